@@ -1,0 +1,1 @@
+"""The collector: database, association, judgement, localization, and what maps read."""

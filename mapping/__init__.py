@@ -1,0 +1,1 @@
+"""Maps rendered from the collector's store (never from sensors)."""

@@ -1,0 +1,214 @@
+"""Records that travel from sensor nodes to the collector, and their wire encoding.
+
+A record is a frozen dataclass with units in its field names. On the wire it is one
+UTF-8 JSON object with a schema version ``"v"`` and a ``"type"``; :func:`decode` checks
+every field and raises :class:`~rfhunt.errors.WireError` naming the first bad one, so a
+collector can reject garbage with a reason and go on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from rfhunt.errors import WireError
+
+WIRE_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_FEATURES = 64
+
+#: Kinds of detection a sensor reports.
+KINDS = ("gsm_downlink", "gsm_uplink", "fm")
+
+FeatureValue = float | int | str | bool | None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One carrier seen by one sensor in one capture.
+
+    Attributes
+    ----------
+    sensor_id : str
+        Name of the sensor node.
+    seq : int
+        Per-sensor message number, increasing (the collector stores each (sensor_id, seq) once).
+    t_utc : float
+        Unix time (seconds, UTC) of the middle of the capture.
+    sensor_lat, sensor_lon : float
+        WGS84 position of the sensor's antenna at ``t_utc``, degrees.
+    kind : str
+        One of :data:`KINDS`.
+    freq_hz : float
+        Centre frequency of the channel the carrier occupies, Hz.
+    channel : int or None
+        ARFCN for GSM kinds, ``None`` for FM.
+    bandwidth_hz : float
+        Width of the channel the power was measured in, Hz.
+    power_dbm : float
+        Received power at the antenna port, dBm (bursts: mean power while on air).
+    snr_db : float
+        Power over the noise floor in the same bandwidth, dB.
+    features : dict
+        Kind-specific scalars (duty cycle, decoded identity, ...).
+    """
+
+    sensor_id: str
+    seq: int
+    t_utc: float
+    sensor_lat: float
+    sensor_lon: float
+    kind: str
+    freq_hz: float
+    channel: int | None
+    bandwidth_hz: float
+    power_dbm: float
+    snr_db: float
+    features: dict[str, FeatureValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A sensor's periodic status.
+
+    Attributes
+    ----------
+    sensor_id : str
+    seq : int
+    t_utc : float
+    sensor_lat, sensor_lon : float
+        Position in WGS84 degrees (mobile sensors move).
+    mobile : bool
+    source_state : str
+        ``"ok"``, ``"error: ..."``, ``"closed"``.
+    samples_read : int
+        Samples delivered by the IQ source since start.
+    dropped_samples : int
+        Samples the source lost since start (USB overflow, network stall, recording gap).
+    scans_done : int
+    """
+
+    sensor_id: str
+    seq: int
+    t_utc: float
+    sensor_lat: float
+    sensor_lon: float
+    mobile: bool
+    source_state: str
+    samples_read: int
+    dropped_samples: int
+    scans_done: int
+
+
+RECORD_TYPES: dict[str, type] = {"detection": Detection, "heartbeat": Heartbeat}
+_TYPE_OF = {cls: name for name, cls in RECORD_TYPES.items()}
+
+
+def encode(record: Detection | Heartbeat) -> bytes:
+    """Encode a record as one JSON message (UTF-8 bytes)."""
+    try:
+        type_name = _TYPE_OF[type(record)]
+    except KeyError:
+        raise WireError(f"cannot encode {type(record).__name__}: not a wire record") from None
+    _validate(type_name, asdict(record))
+    body = {"v": WIRE_VERSION, "type": type_name, **asdict(record)}
+    data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise WireError(f"{type_name} message is {len(data)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
+    return data
+
+
+def decode(data: bytes) -> Detection | Heartbeat:
+    """Decode and validate one message.
+
+    Raises
+    ------
+    WireError
+        If the message is oversize, not JSON, of an unknown version or type, or any field
+        is missing, unknown, of the wrong type or out of range.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
+    try:
+        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise WireError(f"message is not UTF-8 JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise WireError("message is not a JSON object")
+    version = obj.pop("v", None)
+    if version != WIRE_VERSION:
+        raise WireError(f"unsupported wire version {version!r} (this collector speaks {WIRE_VERSION})")
+    type_name = obj.pop("type", None)
+    if type_name not in RECORD_TYPES:
+        raise WireError(f"unknown message type {type_name!r}")
+    _validate(type_name, obj)
+    return RECORD_TYPES[type_name](**obj)
+
+
+def _reject_constant(name: str) -> None:
+    raise WireError(f"non-finite number {name} in message")
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_id(name: str, v: Any) -> None:
+    if not isinstance(v, str) or not 1 <= len(v) <= 64 or not v.isprintable():
+        raise WireError(f"field {name!r} must be a printable string of 1-64 characters, got {v!r:.80}")
+
+
+def _check_range(name: str, v: Any, lo: float, hi: float) -> None:
+    if not _is_real(v) or not lo <= v <= hi:
+        raise WireError(f"field {name!r} must be a finite number in [{lo}, {hi}], got {v!r:.80}")
+
+
+def _check_int(name: str, v: Any, lo: int = 0, hi: int = 2**63 - 1) -> None:
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise WireError(f"field {name!r} must be an integer in [{lo}, {hi}], got {v!r:.80}")
+
+
+def _validate(type_name: str, obj: dict[str, Any]) -> None:
+    cls = RECORD_TYPES[type_name]
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        raise WireError(f"{type_name} has unknown field(s) {', '.join(map(repr, unknown))}")
+    missing = [n for n in (f.name for f in fields(cls)) if n not in obj and n != "features"]
+    if missing:
+        raise WireError(f"{type_name} lacks field(s) {', '.join(map(repr, missing))}")
+    _check_id("sensor_id", obj["sensor_id"])
+    _check_int("seq", obj["seq"])
+    _check_range("t_utc", obj["t_utc"], 0.0, 1e11)
+    _check_range("sensor_lat", obj["sensor_lat"], -90.0, 90.0)
+    _check_range("sensor_lon", obj["sensor_lon"], -180.0, 180.0)
+    if type_name == "detection":
+        if obj["kind"] not in KINDS:
+            raise WireError(f"field 'kind' must be one of {KINDS}, got {obj['kind']!r:.80}")
+        _check_range("freq_hz", obj["freq_hz"], 1.0, 10e9)
+        if obj["channel"] is not None:
+            _check_int("channel", obj["channel"], 0, 65535)
+        _check_range("bandwidth_hz", obj["bandwidth_hz"], 1.0, 100e6)
+        _check_range("power_dbm", obj["power_dbm"], -250.0, 100.0)
+        _check_range("snr_db", obj["snr_db"], -100.0, 250.0)
+        feats = obj.get("features", {})
+        if not isinstance(feats, dict) or len(feats) > MAX_FEATURES:
+            raise WireError(f"field 'features' must be an object of at most {MAX_FEATURES} entries")
+        for key, val in feats.items():
+            if not isinstance(key, str) or not 1 <= len(key) <= 64:
+                raise WireError(f"feature name {key!r:.80} must be a string of 1-64 characters")
+            if isinstance(val, float) and not math.isfinite(val):
+                raise WireError(f"feature {key!r} is not finite")
+            if val is not None and not isinstance(val, (bool, int, float, str)):
+                raise WireError(f"feature {key!r} must be a scalar, got {type(val).__name__}")
+            if isinstance(val, str) and len(val) > 1024:
+                raise WireError(f"feature {key!r} is longer than 1024 characters")
+    else:
+        if not isinstance(obj["mobile"], bool):
+            raise WireError(f"field 'mobile' must be true or false, got {obj['mobile']!r:.80}")
+        if not isinstance(obj["source_state"], str) or len(obj["source_state"]) > 256:
+            raise WireError("field 'source_state' must be a string of at most 256 characters")
+        for name in ("samples_read", "dropped_samples", "scans_done"):
+            _check_int(name, obj[name])

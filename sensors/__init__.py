@@ -1,0 +1,1 @@
+"""I/O of a sensor node: IQ sources, the simulated world, scan schedules, publishing."""
