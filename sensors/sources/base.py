@@ -8,6 +8,7 @@ Samples stay in the source's native dtype until :meth:`IQBlock.as_complex64` is 
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,11 @@ class IQSource(abc.ABC):
 
         Raises SourceError when the source cannot deliver (device gone, end of recording).
         """
+
+    def idle(self, seconds: float) -> None:
+        """Wait between scans. Real sources sleep; simulated ones let their clock jump."""
+        if seconds > 0:
+            time.sleep(seconds)
 
     def close(self) -> None:
         """Release the device or connection. Safe to call twice."""

@@ -1,0 +1,271 @@
+"""The ``rfhunt`` command line.
+
+Errors that rfhunt raises on purpose (bad files, bad options, unreachable devices) are
+printed as one line naming the problem, with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from rfhunt import __version__
+from rfhunt.errors import ConfigError, RfhuntError
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum, frame):  # noqa: ARG001
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
+
+
+# --- demo ----------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rfhunt.demo import run_demo
+
+    summary = run_demo(args.out, args.scenario, scan_interval_s=args.scan_interval,
+                       duration_s=args.duration, quiet=args.quiet)
+    missed = [r["truth_id"] for r in summary["emitters"] if not r["detected"]]
+    if summary["errors"]:
+        return 1
+    if missed:
+        print(f"not detected: {', '.join(missed)}", file=sys.stderr)
+    return 0
+
+
+# --- sensor --------------------------------------------------------------------------------
+def open_node_source(spec: str, config_lat: float | None, config_lon: float | None, gpsd: str | None):
+    """Source and position provider for a sensor node from its configuration."""
+    from sensors.gps import FixedPosition, GpsdPosition, SourcePosition
+
+    if spec.startswith("sim:"):
+        from sensors.sim.scenario import load_scenario
+        from sensors.sim.source import SimulatedSource
+        from sensors.sim.world import World
+
+        sensor_id, _, scen = spec[4:].partition("@")
+        source = SimulatedSource(World(load_scenario(scen or None)), sensor_id)
+        return source, SourcePosition(source)
+    from sensors.sources.open import open_source
+
+    source = open_source(spec)
+    if gpsd:
+        return source, GpsdPosition(gpsd)
+    if config_lat is None or config_lon is None:
+        source.close()
+        raise ConfigError("a sensor on real hardware needs [position] lat/lon or gpsd = 'HOST:PORT'")
+    return source, FixedPosition(config_lat, config_lon)
+
+
+def cmd_sensor(args: argparse.Namespace) -> int:
+    from sensors.config import load_sensor_config
+    from sensors.node import SensorNode
+    from sensors.publish import Publisher
+
+    cfg = load_sensor_config(args.config)
+    source, pos = open_node_source(cfg.source, cfg.lat, cfg.lon, cfg.gpsd)
+    stop = _stop_on_signals()
+    pub = Publisher(cfg.collector, cfg.sensor_id)
+    log = logging.getLogger("rfhunt.sensor")
+    log.warning("event=start sensor=%s source=%s collector=%s", cfg.sensor_id, cfg.source, cfg.collector)
+    try:
+        node = SensorNode(cfg, source, pos, pub.send)
+        stats = node.run(stop)
+        pub.flush(timeout_s=10.0)
+        log.warning("event=stop sensor=%s scans=%d detections=%d sent=%d acked=%d", cfg.sensor_id,
+                    stats.scans_done, stats.detections, pub.sent, pub.acked)
+    finally:
+        pub.close()
+        source.close()
+    return 0
+
+
+# --- collector -----------------------------------------------------------------------------
+def cmd_collector(args: argparse.Namespace) -> int:
+    from collector.config import load_collector_config
+    from collector.service import Collector
+
+    cfg = load_collector_config(args.config)
+    stop = _stop_on_signals()
+    with Collector(cfg) as col:
+        logging.getLogger("rfhunt.collector").warning("event=start bind=%s db=%s", cfg.bind, cfg.db_url)
+        col.run(stop)
+    return 0
+
+
+# --- map -----------------------------------------------------------------------------------
+def cmd_map(args: argparse.Namespace) -> int:
+    from collector.store import Store
+    from mapping.folium_map import render_map
+
+    store = Store.open(args.db)
+    try:
+        path = render_map(store, Path(args.out), title=args.title)
+    finally:
+        store.close()
+    print(f"wrote {path}")
+    return 0
+
+
+# --- scan ----------------------------------------------------------------------------------
+def cmd_scan_power(args: argparse.Namespace) -> int:
+    """Carriers and their powers, from a recording (one tuning) or a live source (a sweep)."""
+    import numpy as np
+
+    from dsp.bands import band as band_by_name
+    from sensors.config import ScanSpec
+    from sensors.scan import measure_block, scan_band
+
+    b = band_by_name(args.band)
+    path = Path(args.source)
+    results = []
+    if path.exists():
+        from sensors.sources.recording import RecordingSource
+
+        src = RecordingSource(path, sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq)
+        try:
+            fs = src.sample_rate_hz
+            n = int(min(src.remaining_samples, fs * args.dwell))
+            block = src.read(n)
+        finally:
+            src.close()
+        chans = b.channel_freqs_hz()
+        results = measure_block(block, b, chans, calibration_db=args.calibration_db)
+    else:
+        source, _ = open_node_source(args.source, 0.0, 0.0, None)
+        try:
+            spec = ScanSpec(args.band, args.sample_rate or 2.4e6, args.dwell, args.gain)
+            results, dropped = scan_band(source, spec, calibration_db=args.calibration_db)
+            if dropped:
+                print(f"warning: {dropped} samples dropped during the sweep", file=sys.stderr)
+        finally:
+            source.close()
+    if args.format == "jsonl":
+        for m in results:
+            print(json.dumps({"type": "carrier", "kind": m.kind, "freq_hz": m.freq_hz, "channel": m.channel,
+                              "power_dbm": m.power_dbm, "snr_db": m.snr_db, "t_utc": m.t_utc, **m.features}))
+    else:
+        print(f"{'freq_MHz':>10} {'channel':>7} {'power_dBm':>9} {'snr_dB':>7} {'duty':>5}")
+        for m in sorted(results, key=lambda m: m.freq_hz):
+            ch = "-" if m.channel is None else str(m.channel)
+            print(f"{m.freq_hz / 1e6:10.3f} {ch:>7} {m.power_dbm:9.1f} {m.snr_db:7.1f} "
+                  f"{m.features.get('duty_cycle', np.nan):5.2f}")
+        print(f"{len(results)} carriers")
+    return 0
+
+
+# --- sim -----------------------------------------------------------------------------------
+def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
+    """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
+    from sensors.sim.scenario import load_scenario
+    from sensors.sim.source import SimulatedSource
+    from sensors.sim.world import World
+    from sensors.sources.rtltcp import RtlTcpServer
+
+    source = SimulatedSource(World(load_scenario(args.scenario)), args.sensor)
+    stop = _stop_on_signals()
+    with RtlTcpServer(source, host=args.host, port=args.port, paced=not args.unpaced) as server:
+        host, port = server.address
+        print(f"serving simulated sensor {args.sensor!r} as rtl_tcp on {host}:{port}", flush=True)
+        stop.wait()
+    return 0
+
+
+def cmd_sim_check(args: argparse.Namespace) -> int:
+    from sensors.sim.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    print(f"{sc.source}: '{sc.name}', {len(sc.sensors)} sensors "
+          f"({sum(s.mobile for s in sc.sensors)} mobile), {len(sc.emitters)} emitters: "
+          + ", ".join(f"{t}={sum(e.type == t for e in sc.emitters)}" for t in ("gsm_cell", "fake_bts", "fm", "goip")))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rfhunt", description="Hunt fake base stations, black radio and GOIP "
+                                "gateways with RTL-SDR sensor networks.")
+    p.add_argument("--version", action="version", version=f"rfhunt {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="run the built-in simulated city end to end")
+    d.add_argument("--out", default="demo-out", help="output folder (map.html, rfhunt.db, summary.json)")
+    d.add_argument("--scenario", default=None, help="scenario TOML (default: the built-in city)")
+    d.add_argument("--scan-interval", type=float, default=20.0, help="seconds of air time between scans")
+    d.add_argument("--duration", type=float, default=None, help="override the scenario's duration, s")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sensor", help="run a sensor node")
+    s.add_argument("--config", required=True, help="sensor TOML (see deploy/sensor.toml)")
+    s.set_defaults(func=cmd_sensor)
+
+    c = sub.add_parser("collector", help="run the collector")
+    c.add_argument("--config", default=None, help="collector TOML (see deploy/collector.toml)")
+    c.set_defaults(func=cmd_collector)
+
+    m = sub.add_parser("map", help="draw the map of a collector's database")
+    m.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. sqlite:///rfhunt.db")
+    m.add_argument("--out", default="map.html")
+    m.add_argument("--title", default=None)
+    m.set_defaults(func=cmd_map)
+
+    sc = sub.add_parser("scan", help="one-off scans of a recording or a source")
+    scs = sc.add_subparsers(dest="scan_command", required=True, metavar="WHAT")
+    sp = scs.add_parser("power", help="carriers and their power in one band")
+    sp.add_argument("source", help="recording file, rtltcp:HOST:PORT, rtlsdr:0 or sim:SENSOR[@scenario.toml]")
+    sp.add_argument("--band", default="gsm900-dl", help="gsm900-dl, gsm900-ul, dcs1800-dl or fm")
+    sp.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings; sweeps: 2.4e6)")
+    sp.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
+    sp.add_argument("--dwell", type=float, default=0.05, help="seconds captured per tuning")
+    sp.add_argument("--gain", type=float, default=30.0, help="tuner gain, dB (sweeps)")
+    sp.add_argument("--calibration-db", type=float, default=-5.0, help="dBm = dBFS - gain + this")
+    sp.add_argument("--format", choices=("table", "jsonl"), default="table")
+    sp.set_defaults(func=cmd_scan_power)
+
+    sim = sub.add_parser("sim", help="the simulated world")
+    sims = sim.add_subparsers(dest="sim_command", required=True, metavar="WHAT")
+    sr = sims.add_parser("rtltcp", help="serve a simulated sensor's dongle over the rtl_tcp protocol")
+    sr.add_argument("--sensor", required=True)
+    sr.add_argument("--scenario", default=None)
+    sr.add_argument("--host", default="127.0.0.1")
+    sr.add_argument("--port", type=int, default=1234)
+    sr.add_argument("--unpaced", action="store_true", help="stream as fast as the client reads")
+    sr.set_defaults(func=cmd_sim_rtltcp)
+    sk = sims.add_parser("check", help="check a scenario file")
+    sk.add_argument("scenario", nargs="?", default=None)
+    sk.set_defaults(func=cmd_sim_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except RfhuntError as exc:
+        print(f"rfhunt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rfhunt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

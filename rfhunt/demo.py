@@ -1,0 +1,229 @@
+"""``rfhunt demo``: the built-in simulated city, end to end over real ZeroMQ sockets.
+
+Sensor nodes run in their own processes, each capturing from the simulated world through a
+simulated RTL-SDR and publishing over ZeroMQ to a collector that stores into a SQLite file,
+associates, locates and judges; then the map is drawn and the result is scored against the
+scenario's truth (which no stage before the scoring ever sees).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing as mp
+import queue
+import socket
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from rfhunt.geo import distance_m, route_position
+from sensors.sim.scenario import Scenario, load_scenario
+
+DEMO_SCAN_INTERVAL_S = 20.0
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
+    """What the operators and the regulator would hand over: the legitimate cells and the
+    licensed FM stations, in rfhunt's reference formats."""
+    gsm = out / "operator_cells.csv"
+    with gsm.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mcc", "mnc", "lac", "cid", "arfcn", "bsic", "lat", "lon"])
+        for em in scenario.emitters:
+            if em.type == "gsm_cell":
+                w.writerow([em.mcc, em.mnc, em.lac, em.cid, em.arfcn, em.bsic, em.lat, em.lon])
+    fm = out / "fm_registry.csv"
+    with fm.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["frequency_hz", "name", "pi", "lat", "lon", "erp_w", "licence"])
+        for em in scenario.emitters:
+            if em.type == "fm" and em.licensed:
+                pi = "" if em.rds_pi is None else f"{em.rds_pi:04X}"
+                erp_w = round(10 ** ((em.power_dbm - 30) / 10))
+                w.writerow([int(em.freq_hz), em.name or em.id, pi, em.lat, em.lon, erp_w, f"LIC-{em.id}"])
+    return gsm, fm
+
+
+def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, scan_interval_s: float,
+                    progress: "mp.Queue", seed: int, duration_s: float) -> None:
+    """Body of one sensor node process."""
+    import logging
+
+    from sensors.config import DEFAULT_SCANS, SensorConfig
+    from sensors.gps import SourcePosition
+    from sensors.node import SensorNode
+    from sensors.publish import Publisher
+    from sensors.sim.source import SimulatedSource
+    from sensors.sim.world import World
+
+    logging.basicConfig(level=logging.WARNING, format=f"%(levelname)s {sensor_id} %(message)s")
+    scenario = replace(load_scenario(scenario_path), duration_s=duration_s)
+    world = World(scenario)
+    source = SimulatedSource(world, sensor_id, seed=seed)
+    config = SensorConfig(sensor_id=sensor_id, source=f"sim:{sensor_id}", collector=endpoint,
+                          scan_interval_s=scan_interval_s, heartbeat_s=scan_interval_s, scans=DEFAULT_SCANS)
+    pub = Publisher(endpoint, sensor_id)
+    node = SensorNode(config, source, SourcePosition(source), pub.send)
+    n_scans = int(np.ceil(scenario.duration_s / scan_interval_s))
+
+    def on_scan(nd: SensorNode, n: int) -> None:
+        progress.put((sensor_id, nd.stats.scans_done, n_scans, nd.stats.detections))
+
+    try:
+        node.run(until_utc=scenario.start_utc + scenario.duration_s, on_scan=on_scan)
+        ok = pub.flush(timeout_s=60.0)
+        progress.put((sensor_id, "done", ok, pub.sent, pub.acked))
+    except Exception as exc:  # report to the parent instead of dying silently
+        progress.put((sensor_id, "error", f"{type(exc).__name__}: {exc}", 0, 0))
+    finally:
+        pub.close()
+
+
+def _truth_position(world, em, scenario: Scenario) -> tuple[float, float]:
+    """Where a truth emitter was: its site, or for a moving one its mean position over the run."""
+    if not em.mobile:
+        return em.lat, em.lon
+    ts = np.linspace(0, scenario.duration_s, 121)
+    pts = np.array([route_position(np.asarray(em.route), em.speed_mps, t, em.loop) for t in ts])
+    return float(pts[:, 0].mean()), float(pts[:, 1].mean())
+
+
+def score(scenario: Scenario, emitters: list) -> list[dict]:
+    """Match each truth emitter to the located emitters on its channel(s); error in metres."""
+    from sensors.sim.world import World
+
+    world = World(scenario)
+    rows = []
+    for em in scenario.emitters:
+        if em.kind == "fm":
+            cands = [e for e in emitters if e.kind == "fm" and abs(e.freq_hz - em.freq_hz) <= 50e3]
+        else:
+            chans = set(em.arfcns) if em.type == "goip" else {em.arfcn}
+            cands = [e for e in emitters if e.kind == em.kind and e.channel in chans]
+        lat, lon = _truth_position(world, em, scenario)
+        located = [e for e in cands if e.lat is not None]
+        row = {"truth_id": em.id, "kind": em.kind, "type": em.type, "detected": bool(cands),
+               "emitter_id": None, "verdict": None, "error_m": None, "mobile": em.mobile}
+        if located:
+            best = max(located, key=lambda e: e.n_detections)
+            errs = [float(distance_m(lat, lon, e.lat, e.lon)) for e in located]
+            row.update(emitter_id=best.id, verdict=best.verdict,
+                       error_m=round(float(np.median(errs)) if em.type == "goip" else
+                                     float(distance_m(lat, lon, best.lat, best.lon)), 1))
+            if em.type == "goip":
+                row["members"] = sorted(e.id for e in located)
+                row["verdicts"] = sorted({e.verdict for e in located if e.verdict})
+        elif cands:
+            row.update(emitter_id=cands[0].id, verdict=cands[0].verdict)
+        rows.append(row)
+    return rows
+
+
+def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None, *,
+             scan_interval_s: float = DEMO_SCAN_INTERVAL_S, duration_s: float | None = None,
+             quiet: bool = False, seed: int = 1) -> dict:
+    """Run the demo and return the summary (also written to ``OUT/summary.json``)."""
+    from collector.config import CollectorConfig
+    from collector.service import Collector
+    from collector.store import Store
+    from mapping.folium_map import render_map
+
+    t_wall = time.monotonic()
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    scenario = load_scenario(scenario_path)
+    if duration_s is not None:
+        scenario = replace(scenario, duration_s=float(duration_s))
+    db = out / "rfhunt.db"
+    for p in (db, out / "rfhunt.db-wal", out / "rfhunt.db-shm"):
+        p.unlink(missing_ok=True)
+    gsm_csv, fm_csv = write_reference_files(scenario, out)
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    db_url = f"sqlite:///{db.resolve()}"
+    config = CollectorConfig(db_url=db_url, bind=endpoint, gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
+                             shadowing_db=max(scenario.propagation.shadowing_db, 3.0))
+    say(f"rfhunt demo: scenario '{scenario.name}' ({len(scenario.sensors)} sensors, "
+        f"{len(scenario.emitters)} emitters, {scenario.duration_s:.0f} s of air time)")
+    say(f"collector on {endpoint}, database {db}")
+    collector = Collector(config)
+    stop = threading.Event()
+    ct = threading.Thread(target=collector.run, args=(stop,), name="collector", daemon=True)
+    ct.start()
+
+    ctx = mp.get_context("spawn")
+    progress: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_sensor_process, name=f"sensor-{s.id}",
+                         args=(scenario_path, s.id, endpoint, scan_interval_s, progress, seed + i,
+                               scenario.duration_s))
+             for i, s in enumerate(scenario.sensors)]
+    for p in procs:
+        p.start()
+    done: dict[str, tuple] = {}
+    state: dict[str, str] = {s.id: "starting" for s in scenario.sensors}
+    last_print = 0.0
+    errors = []
+    while len(done) < len(procs):
+        try:
+            msg = progress.get(timeout=0.5)
+        except queue.Empty:
+            if all(not p.is_alive() for p in procs) and progress.empty():
+                for s in scenario.sensors:
+                    if s.id not in done:
+                        errors.append(f"sensor {s.id} exited without reporting")
+                        done[s.id] = ("lost",)
+            continue
+        sid = msg[0]
+        if msg[1] == "done":
+            done[sid] = msg
+            state[sid] = f"done ({msg[4]}/{msg[3]} acked)"
+        elif msg[1] == "error":
+            done[sid] = msg
+            state[sid] = "FAILED"
+            errors.append(f"sensor {sid}: {msg[2]}")
+        else:
+            state[sid] = f"{msg[1]}/{msg[2]} scans"
+        if time.monotonic() - last_print > 2.0 or len(done) == len(procs):
+            last_print = time.monotonic()
+            say(f"  [{time.monotonic() - t_wall:5.1f} s] " + "  ".join(f"{k}: {v}" for k, v in state.items())
+                + f"  | stored {collector.stats().get('stored', 0)}")
+    for p in procs:
+        p.join(timeout=10)
+    stop.set()
+    ct.join(timeout=60)
+    collector.close()
+
+    store = Store.open(db_url)
+    try:
+        emitters = store.emitters()
+        map_path = render_map(store, out / "map.html", title=f"rfhunt demo: {scenario.name}")
+    finally:
+        store.close()
+    rows = score(scenario, emitters)
+    wall = time.monotonic() - t_wall
+    summary = {"db_url": db_url, "wall_s": round(wall, 1), "scenario": scenario.name,
+               "map": str(map_path), "collector": collector.stats(), "errors": errors,
+               "emitters": rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    say("")
+    say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}")
+    for r in rows:
+        err = "-" if r["error_m"] is None else f"{r['error_m']:.0f}"
+        say(f"{r['truth_id']:<15} {r['kind']:<13} {str(r['detected']):<9} {str(r['emitter_id'] or '-'):>7} "
+            f"{str(r['verdict'] or '-'):<14} {err:>8}")
+    say("")
+    say(f"wrote {map_path}, {db} and {out / 'summary.json'} in {wall:.1f} s")
+    for e in errors:
+        say(f"warning: {e}")
+    return summary

@@ -1,0 +1,132 @@
+"""A sensor node: sweep the configured bands on a schedule and publish what is found."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from dsp.plan import Hop
+from rfhunt.errors import RfhuntError, SourceError
+from rfhunt.records import Detection, Heartbeat
+from sensors.config import SensorConfig
+from sensors.gps import PositionProvider
+from sensors.scan import hops_for, scan_band
+from sensors.sources.base import IQSource
+
+log = logging.getLogger("rfhunt.sensor")
+
+
+@dataclass
+class NodeStats:
+    scans_done: int = 0
+    detections: int = 0
+    errors: int = 0
+
+
+class SensorNode:
+    """Runs scans on ``source`` and hands records to ``emit`` (a publisher's ``send``).
+
+    Parameters
+    ----------
+    config : SensorConfig
+    source : IQSource
+    position : PositionProvider
+    emit : callable
+        Called with each :class:`Detection` and :class:`Heartbeat`.
+    clock : callable, optional
+        Unix time now; defaults to the source's clock when it has one (simulated sources),
+        else the wall clock.
+    """
+
+    def __init__(self, config: SensorConfig, source: IQSource, position: PositionProvider,
+                 emit: Callable[[Detection | Heartbeat], None], *, clock: Callable[[], float] | None = None) -> None:
+        self.config = config
+        self.source = source
+        self.pos = position
+        self.emit = emit
+        self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
+        self.seq = 0
+        self.stats = NodeStats()
+        self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}
+        self._last_hb = -float("inf")
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def heartbeat(self) -> None:
+        try:
+            lat, lon = self.pos.position()
+        except SourceError as exc:
+            log.warning("event=no_position sensor=%s reason=%s", self.config.sensor_id, exc)
+            return
+        st = self.source.status
+        self.emit(Heartbeat(self.config.sensor_id, self._next_seq(), self.clock(), lat, lon, self.pos.mobile,
+                            st.state, st.samples_read, st.dropped_samples, self.stats.scans_done))
+        self._last_hb = self.clock()
+
+    def scan_once(self) -> int:
+        """One sweep of every configured band; returns the number of detections published."""
+        n = 0
+        for spec in self.config.scans:
+            found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                       hops=self._plans[spec.band])
+            if dropped:
+                log.warning("event=dropped_samples sensor=%s band=%s samples=%d", self.config.sensor_id,
+                            spec.band, dropped)
+            try:
+                lat, lon = self.pos.position()
+            except SourceError as exc:
+                log.warning("event=no_position sensor=%s reason=%s detections_discarded=%d",
+                            self.config.sensor_id, exc, len(found))
+                continue
+            for m in found:
+                self.emit(Detection(self.config.sensor_id, self._next_seq(), m.t_utc, lat, lon, m.kind,
+                                    m.freq_hz, m.channel, m.bandwidth_hz, m.power_dbm, m.snr_db, m.features))
+                n += 1
+            if self.clock() - self._last_hb >= self.config.heartbeat_s:
+                self.heartbeat()
+        self.stats.scans_done += 1
+        self.stats.detections += n
+        return n
+
+    def run(self, stop: threading.Event | None = None, *, until_utc: float | None = None,
+            on_scan: Callable[["SensorNode", int], None] | None = None) -> NodeStats:
+        """Scan on schedule until ``stop`` is set, ``max_scans`` are done or ``until_utc`` passes.
+
+        A source error ends the run after a final heartbeat reporting it; other rfhunt
+        errors in one scan are logged and counted, and the schedule goes on.
+        """
+        stop = stop or threading.Event()
+        self.heartbeat()
+        while not stop.is_set():
+            if self.config.max_scans and self.stats.scans_done >= self.config.max_scans:
+                break
+            if until_utc is not None and self.clock() >= until_utc:
+                break
+            t0 = self.clock()
+            try:
+                n = self.scan_once()
+            except SourceError as exc:
+                log.error("event=source_failed sensor=%s reason=%s", self.config.sensor_id, exc)
+                self.source.status.state = f"error: {exc}"[:256]
+                self.stats.errors += 1
+                self.heartbeat()
+                break
+            except RfhuntError as exc:
+                log.error("event=scan_failed sensor=%s reason=%s", self.config.sensor_id, exc)
+                self.stats.errors += 1
+                n = 0
+            if on_scan:
+                on_scan(self, n)
+            rest = self.config.scan_interval_s - (self.clock() - t0)
+            if rest > 0 and not stop.is_set():
+                if self.source.realtime:
+                    stop.wait(rest)
+                else:
+                    self.source.idle(rest)
+        self.heartbeat()
+        return self.stats
