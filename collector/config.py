@@ -1,0 +1,144 @@
+"""The collector's TOML configuration.
+
+Example (every key optional; relative paths are relative to the file)::
+
+    [collector]
+    db_url = "sqlite:///rfhunt.db"
+    bind = "tcp://127.0.0.1:5555"
+    pub_bind = "tcp://127.0.0.1:5556"     # live feed of emitter updates; omit for none
+    relocate_interval_s = 2.0
+
+    [localization]
+    shadowing_db = 6.0
+    path_loss_exponent = { gsm_downlink = 3.0, gsm_uplink = 3.0, fm = 2.8 }
+
+    [reference]
+    gsm_csv = "operator_cells.csv"
+    fm_registry_csv = "fm_registry.csv"
+
+Unknown sections or keys raise :class:`~rfhunt.errors.ConfigError` naming key and file.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rfhunt.errors import ConfigError
+from rfhunt.records import KINDS
+
+DEFAULT_PATH_LOSS_EXPONENT = {"gsm_downlink": 3.0, "gsm_uplink": 3.0, "fm": 2.8}
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Settings of the collector.
+
+    Attributes
+    ----------
+    db_url : str
+        SQLAlchemy URL of the store.
+    bind : str
+        ZeroMQ endpoint of the ROUTER socket sensors connect to.
+    pub_bind : str or None
+        ZeroMQ endpoint of the PUB socket for the live emitter feed (None: no feed).
+    relocate_interval_s : float
+        Least time between two re-localisation passes, seconds.
+    shadowing_db : float
+        Log-normal shadowing sigma, dB.
+    path_loss_exponent : dict
+        Path-loss exponent n per detection kind.
+    gsm_csv, fm_registry_csv : Path or None
+        Reference files (see :mod:`collector.reference`).
+    max_batch : int
+        Most messages stored in one transaction.
+    """
+
+    db_url: str = "sqlite:///rfhunt.db"
+    bind: str = "tcp://127.0.0.1:5555"
+    pub_bind: str | None = None
+    relocate_interval_s: float = 2.0
+    shadowing_db: float = 6.0
+    path_loss_exponent: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PATH_LOSS_EXPONENT))
+    gsm_csv: Path | None = None
+    fm_registry_csv: Path | None = None
+    max_batch: int = 1000
+
+
+_SECTIONS = {
+    "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch"},
+    "localization": {"shadowing_db", "path_loss_exponent"},
+    "reference": {"gsm_csv", "fm_registry_csv"},
+}
+
+
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _string(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def load_collector_config(path: str | Path | None = None) -> CollectorConfig:
+    """Read a collector config file; ``None`` gives the defaults.
+
+    Raises
+    ------
+    ConfigError
+        If the file is unreadable or not TOML, or holds an unknown section or key or a
+        bad value; the message names the file and the key.
+    """
+    if path is None:
+        return CollectorConfig()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for section, body in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(_SECTIONS)})")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{path}: {section} must be a table")
+        for key, value in body.items():
+            where = f"{path}: [{section}] {key}"
+            if key not in _SECTIONS[section]:
+                raise ConfigError(f"{path}: unknown key {key!r} in [{section}]")
+            values[key] = _convert(key, value, where, path.parent)
+    names = {f.name for f in fields(CollectorConfig)}
+    assert set(values) <= names
+    return CollectorConfig(**values)
+
+
+def _convert(key: str, value: Any, where: str, base: Path) -> Any:
+    if key in ("db_url", "bind", "pub_bind"):
+        return _string(value, where)
+    if key in ("relocate_interval_s", "shadowing_db"):
+        return _positive(value, where)
+    if key == "max_batch":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where} must be a positive integer, got {value!r}")
+        return value
+    if key == "path_loss_exponent":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table {{{', '.join(f'{k} = ...' for k in KINDS)}}}")
+        out = dict(DEFAULT_PATH_LOSS_EXPONENT)
+        for kind, n in value.items():
+            if kind not in KINDS:
+                raise ConfigError(f"{where}: unknown key {kind!r} (known: {', '.join(KINDS)})")
+            out[kind] = _positive(n, f"{where}.{kind}")
+        return out
+    # gsm_csv / fm_registry_csv
+    p = Path(_string(value, where))
+    return p if p.is_absolute() else base / p

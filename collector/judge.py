@@ -1,0 +1,137 @@
+"""Verdicts on emitters, each with human-readable reasons.
+
+* FM: ``licensed`` if the registry has a station within +-50 kHz of the carrier, else
+  ``unlicensed``.
+* GSM downlink: ``known`` if the operator's plan has the ARFCN on a cell within 35 km
+  of the located position, else ``suspicious``.
+* GSM uplink: emitters (one per ARFCN) are grouped into clusters of co-located
+  transmitters: two are linked when their positions lie within 300 m of each other or
+  each lies inside the other's 95 % ellipse (mutual, so one badly located emitter with a
+  huge ellipse does not swallow its neighbours); clusters are the connected components.
+  A cluster of >= 4 channels makes each member ``goip_suspect``, else ``uplink``.
+* An emitter without a position yet gets ``pending`` where the verdict needs one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from collector.localize import inside_ellipse
+from collector.reference import Reference
+from collector.store import EmitterRow
+
+FM_TOLERANCE_HZ = 50e3
+GSM_KNOWN_RADIUS_M = 35e3
+COLOCATED_M = 300.0
+GOIP_MIN_CHANNELS = 4
+_EARTH_RADIUS_M = 6371008.8
+
+#: Verdicts that deserve attention (maps draw them in red tones).
+ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip_suspect"})
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A verdict and why."""
+
+    verdict: str
+    reasons: tuple[str, ...]
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (m) between two WGS84 points in degrees (spherical, mean radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
+    """FM verdict from the licence registry."""
+    near = [s for s in reference.fm_stations if abs(s.frequency_hz - em.freq_hz) <= FM_TOLERANCE_HZ]
+    if near:
+        best = min(near, key=lambda s: abs(s.frequency_hz - em.freq_hz))
+        return Judgement("licensed", (
+            f"registry lists {best.name} (licence {best.licence}) on {best.frequency_hz / 1e6:.2f} MHz",
+        ))
+    return Judgement("unlicensed", (
+        f"no licensed station within ±{FM_TOLERANCE_HZ / 1e3:.0f} kHz of {em.freq_hz / 1e6:.2f} MHz",
+    ))
+
+
+def judge_gsm_downlink(em: EmitterRow, reference: Reference) -> Judgement:
+    """GSM downlink verdict from the operator's cell plan around the located position."""
+    if em.lat is None or em.lon is None:
+        return Judgement("pending", ("not located yet",))
+    if em.channel is None:
+        return Judgement("suspicious", (f"carrier at {em.freq_hz / 1e6:.1f} MHz has no ARFCN to check",))
+    cells = [c for c in reference.gsm_cells if c.arfcn == em.channel]
+    near = [(distance_m(em.lat, em.lon, c.lat, c.lon), c) for c in cells]
+    near = [(d, c) for d, c in near if d <= GSM_KNOWN_RADIUS_M]
+    if near:
+        d, c = min(near, key=lambda t: t[0])
+        return Judgement("known", (
+            f"ARFCN {em.channel} is cell {c.mcc}-{c.mnc}-{c.lac}-{c.cid} {d / 1e3:.1f} km away",
+        ))
+    return Judgement("suspicious", (f"ARFCN {em.channel} is not in the operator's BCCH plan here",))
+
+
+def _colocated(a: EmitterRow, b: EmitterRow) -> bool:
+    if distance_m(a.lat, a.lon, b.lat, b.lon) <= COLOCATED_M:
+        return True
+
+    def inside(p: EmitterRow, q: EmitterRow) -> bool:
+        if q.semi_major_m is None or q.semi_minor_m is None or q.orientation_deg is None:
+            return False
+        return inside_ellipse(p.lat, p.lon, q.lat, q.lon, q.semi_major_m, q.semi_minor_m, q.orientation_deg)
+
+    return inside(a, b) and inside(b, a)
+
+
+def uplink_clusters(emitters: Sequence[EmitterRow]) -> list[list[EmitterRow]]:
+    """Connected components of co-located, located GSM uplink emitters (see module notes)."""
+    ups = [e for e in emitters if e.kind == "gsm_uplink" and e.lat is not None and e.lon is not None]
+    parent = list(range(len(ups)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(ups)):
+        for j in range(i + 1, len(ups)):
+            if _colocated(ups[i], ups[j]):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[EmitterRow]] = {}
+    for i, e in enumerate(ups):
+        groups.setdefault(find(i), []).append(e)
+    return list(groups.values())
+
+
+def judge(emitters: Sequence[EmitterRow], reference: Reference) -> dict[int, Judgement]:
+    """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set)."""
+    out: dict[int, Judgement] = {}
+    for em in emitters:
+        if em.kind == "fm":
+            out[em.id] = judge_fm(em, reference)
+        elif em.kind == "gsm_downlink":
+            out[em.id] = judge_gsm_downlink(em, reference)
+        elif em.kind == "gsm_uplink" and (em.lat is None or em.lon is None):
+            out[em.id] = Judgement("pending", ("not located yet",))
+    for cluster in uplink_clusters(emitters):
+        channels = sorted({e.channel if e.channel is not None else round(e.freq_hz) for e in cluster})
+        if len(channels) >= GOIP_MIN_CHANNELS:
+            why = f"{len(channels)} uplink channels transmitting from one place"
+            for e in cluster:
+                others = ", ".join(str(c) for c in channels if c != e.channel)
+                out[e.id] = Judgement("goip_suspect", (why, f"co-located with ARFCN {others}"))
+        else:
+            for e in cluster:
+                n = len(cluster)
+                out[e.id] = Judgement("uplink", (
+                    "lone uplink transmitter" if n == 1 else f"{n} uplink channels from one place (< {GOIP_MIN_CHANNELS})",
+                ))
+    return out

@@ -1,0 +1,147 @@
+"""An HTML map of the collector's store: sensors, their tracks, emitters and ellipses.
+
+Folium wants ``[lat, lon]`` (degrees), which is the order used throughout this module.
+Emitters are coloured by kind, alarming verdicts (:data:`collector.judge.ALARMING`) in red
+tones; each kind is one layer, sensors and tracks are two more, and a layer control
+switches them.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+
+import folium
+
+from collector.judge import ALARMING
+from collector.localize import ellipse_points
+from collector.store import EmitterRow, SensorRow, Store
+
+KIND_LABELS = {"gsm_downlink": "GSM downlink", "gsm_uplink": "GSM uplink", "fm": "FM broadcast"}
+#: (marker colour, polygon colour) by kind for unalarming verdicts; folium.Icon colour names.
+KIND_COLOURS = {"gsm_downlink": ("blue", "#2a6fdb"), "gsm_uplink": ("purple", "#7b3fa0"), "fm": ("green", "#2e8b3a")}
+#: The same for alarming verdicts: red tones.
+ALARM_COLOURS = {"gsm_downlink": ("red", "#d62728"), "gsm_uplink": ("darkred", "#8b0000"), "fm": ("lightred", "#ff6f61")}
+KIND_ICONS = {"gsm_downlink": "tower-cell", "gsm_uplink": "phone", "fm": "radio"}
+
+
+def _iso(t_utc: float | None) -> str:
+    return "—" if t_utc is None else datetime.fromtimestamp(t_utc, UTC).isoformat(timespec="seconds")
+
+
+def emitter_colours(em: EmitterRow) -> tuple[str, str]:
+    """(marker icon colour, ellipse colour) of an emitter from its kind and verdict."""
+    table = ALARM_COLOURS if em.verdict in ALARMING else KIND_COLOURS
+    return table.get(em.kind, ("gray", "#808080"))
+
+
+def emitter_ellipse(em: EmitterRow) -> list[tuple[float, float]] | None:
+    """The emitter's 95 % ellipse as closed ``(lat, lon)`` vertices, or None if it has none."""
+    if None in (em.lat, em.lon, em.semi_major_m, em.semi_minor_m, em.orientation_deg):
+        return None
+    return ellipse_points(em.lat, em.lon, em.semi_major_m, em.semi_minor_m, em.orientation_deg)
+
+
+def emitter_popup(em: EmitterRow) -> str:
+    """HTML popup text of an emitter (escaped)."""
+    e = html.escape
+    chan = f"ARFCN {em.channel}, " if em.channel is not None else ""
+    rows = [
+        ("Kind", KIND_LABELS.get(em.kind, em.kind)),
+        ("Channel", f"{chan}{em.freq_hz / 1e6:.3f} MHz"),
+        ("Verdict", em.verdict or "not judged"),
+        ("First seen (UTC)", _iso(em.first_seen_utc)),
+        ("Last seen (UTC)", _iso(em.last_seen_utc)),
+        ("Power at 1 m", "—" if em.est_power_dbm is None else f"{em.est_power_dbm:.1f} dBm"),
+        ("Detections", str(em.n_detections)),
+        ("95 % ellipse", "—" if em.semi_major_m is None else f"{em.semi_major_m:.0f} × {em.semi_minor_m:.0f} m"),
+    ]
+    body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    reasons = "".join(f"<li>{e(r)}</li>" for r in em.reasons)
+    return f"<b>Emitter {em.id}</b><table>{body}</table>" + (f"<ul>{reasons}</ul>" if reasons else "")
+
+
+def _sensor_popup(s: SensorRow) -> str:
+    e = html.escape
+    kind = {True: "mobile", False: "fixed", None: "unknown"}[s.mobile]
+    return (
+        f"<b>Sensor {e(s.sensor_id)}</b> ({kind})<br>last position {_iso(s.last_position_utc)}"
+        f"<br>last heartbeat {_iso(s.last_heartbeat_utc)}<br>source {e(s.source_state or '—')}"
+        f"<br>dropped samples {s.dropped_samples if s.dropped_samples is not None else '—'}"
+    )
+
+
+def render_map(store: Store, out_path: str | Path, *, title: str | None = None) -> Path:
+    """Draw everything in ``store`` on a folium map and write it as HTML.
+
+    Parameters
+    ----------
+    store : Store
+    out_path : str or Path
+        HTML file to write (parent directories are created).
+    title : str, optional
+        Shown at the top of the map.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    out = Path(out_path)
+    sensors, tracks, emitters = store.sensors(), store.sensor_tracks(), store.emitters()
+    points: list[tuple[float, float]] = []
+    fmap = folium.Map(location=[0.0, 0.0], zoom_start=2, control_scale=True)
+    if title:
+        fmap.get_root().html.add_child(folium.Element(
+            f'<h3 style="position:absolute;z-index:1000;left:60px;top:4px;background:white;'
+            f'padding:2px 8px;">{html.escape(title)}</h3>'
+        ))
+
+    groups = {k: folium.FeatureGroup(name=label) for k, label in KIND_LABELS.items()}
+    for em in emitters:
+        if em.lat is None or em.lon is None:
+            continue
+        group = groups.setdefault(em.kind, folium.FeatureGroup(name=em.kind))
+        icon_colour, poly_colour = emitter_colours(em)
+        ring = emitter_ellipse(em)
+        if ring is not None:
+            folium.Polygon(
+                [list(p) for p in ring], color=poly_colour, weight=1, fill=True, fill_opacity=0.15,
+                tooltip=f"emitter {em.id}: 95 % ellipse",
+            ).add_to(group)
+            points.extend(ring)
+        folium.Marker(
+            [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=360),
+            tooltip=f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip(),
+            icon=folium.Icon(color=icon_colour, icon=KIND_ICONS.get(em.kind, "question"), prefix="fa"),
+        ).add_to(group)
+        points.append((em.lat, em.lon))
+
+    sensor_group = folium.FeatureGroup(name="Sensors")
+    track_group = folium.FeatureGroup(name="Sensor tracks")
+    for s in sensors:
+        if s.lat is None or s.lon is None:
+            continue
+        folium.Marker(
+            [s.lat, s.lon], popup=folium.Popup(_sensor_popup(s), max_width=300), tooltip=f"sensor {s.sensor_id}",
+            icon=folium.Icon(color="black" if s.mobile else "gray", icon="car" if s.mobile else "satellite-dish",
+                             prefix="fa"),
+        ).add_to(sensor_group)
+        points.append((s.lat, s.lon))
+        track = [(lat, lon) for _, lat, lon in tracks.get(s.sensor_id, [])]
+        if s.mobile and len(track) >= 2:
+            folium.PolyLine([list(p) for p in track], color="#333333", weight=2, opacity=0.7,
+                            tooltip=f"track of {s.sensor_id}").add_to(track_group)
+            points.extend(track)
+
+    for group in [*groups.values(), track_group, sensor_group]:
+        group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    if points:
+        lats, lons = [p[0] for p in points], [p[1] for p in points]
+        fmap.location = [(min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2]
+        fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(20, 20))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fmap.save(str(out))
+    return out

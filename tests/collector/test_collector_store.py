@@ -1,0 +1,138 @@
+"""The store: schema under migrations, idempotent inserts, tracks, readers, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from collector.store import Base, DetectionRow, EmitterRow, Store, redact_url
+from rfhunt.errors import StoreError
+from rfhunt.records import Detection, Heartbeat
+
+T0 = 1_750_000_000.0
+
+
+def det(seq: int, sensor: str = "s1", t: float | None = None, lat: float = 45.0, lon: float = 7.0, **kw) -> Detection:
+    base = dict(kind="gsm_downlink", freq_hz=935.2e6, channel=1, bandwidth_hz=200e3, power_dbm=-70.0, snr_db=20.0,
+                features={"bsic": 12, "note": "x"})
+    base.update(kw)
+    return Detection(sensor, seq, T0 + seq if t is None else t, lat, lon, **base)
+
+
+def hb(seq: int, t: float, sensor: str = "s1", lat: float = 45.0, lon: float = 7.0, mobile: bool = False) -> Heartbeat:
+    return Heartbeat(sensor, seq, t, lat, lon, mobile, "ok", 1000 * seq, seq, seq)
+
+
+def test_schema_matches_models_after_migration(db_url):
+    store = Store.open(db_url)
+    try:
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    finally:
+        store.close()
+    Store.open(db_url).close()  # reopening an up-to-date database is a no-op
+
+
+def test_sqlite_uses_wal(sqlite_url):
+    with Store.open(sqlite_url) as store, store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_detection_stored_once(db_url):
+    with Store.open(db_url) as store:
+        assert store.add_detection(det(1)) is True
+        assert store.add_detection(det(1)) is False
+        assert store.add_detection(det(1, sensor="s2")) is True
+        rows = store.detections()
+        assert [(r.sensor_id, r.seq) for r in rows] == [("s1", 1), ("s2", 1)]
+        row = rows[0]
+        assert isinstance(row, DetectionRow)
+        assert row.features == {"bsic": 12, "note": "x"}
+        assert row.t_utc == T0 + 1  # double precision keeps the fraction-free epoch exactly
+        assert row.emitter_id is None
+
+
+def test_add_many_one_transaction_counts_duplicates(db_url):
+    with Store.open(db_url) as store:
+        store.add_detection(det(1))
+        stored, dups = store.add_many([det(1), det(2), det(2), det(3), hb(4, T0 + 4), hb(4, T0 + 4)])
+        assert (stored, dups) == (3, 3)
+        assert len(store.detections()) == 3
+
+
+def test_add_many_rolls_back_whole_batch(db_url):
+    with Store.open(db_url) as store:
+        with pytest.raises(StoreError):
+            store.add_many([det(1), "not a record"])  # type: ignore[list-item]
+        assert store.detections() == []
+
+
+def test_heartbeat_updates_sensor_and_stale_one_is_duplicate(db_url):
+    with Store.open(db_url) as store:
+        assert store.add_heartbeat(hb(5, T0 + 10, mobile=True))
+        assert not store.add_heartbeat(hb(3, T0 + 5, mobile=False))  # older: stale
+        (s,) = store.sensors()
+        assert s.mobile is True and s.last_heartbeat_utc == T0 + 10 and s.samples_read == 5000
+        assert s.dropped_samples == 5 and s.source_state == "ok"
+
+
+def test_tracks_from_heartbeats_and_detections_deduplicated(db_url):
+    with Store.open(db_url) as store:
+        store.add_many([
+            hb(1, T0, lat=45.0, lon=7.0, mobile=True),
+            det(2, t=T0 + 1, lat=45.001, lon=7.001),
+            det(3, t=T0 + 1, lat=45.001, lon=7.001, channel=5),  # same capture: same track point
+            det(4, t=T0 + 2, lat=45.002, lon=7.002),
+        ])
+        store.add_detection(det(2, t=T0 + 1, lat=45.001, lon=7.001))  # resent
+        track = store.sensor_tracks()["s1"]
+        assert track == [(T0, 45.0, 7.0), (T0 + 1, 45.001, 7.001), (T0 + 2, 45.002, 7.002)]
+        (s,) = store.sensors()
+        assert (s.lat, s.lon, s.last_position_utc) == (45.002, 7.002, T0 + 2)
+
+
+def test_emitters_are_frozen_rows_and_updatable(db_url):
+    with Store.open(db_url) as store:
+        store.add_many([det(1), det(2)])
+        eid = store.get_or_create_emitter("gsm_downlink:arfcn:1", "gsm_downlink", 935.2e6, 1)
+        assert store.get_or_create_emitter("gsm_downlink:arfcn:1", "gsm_downlink", 935.2e6, 1) == eid
+        store.assign_detections(eid, [d.id for d in store.detections()])
+        store.update_emitter(eid, lat=45.01, lon=7.02, verdict="suspicious", reasons=["because"])
+        (em,) = store.emitters()
+        assert isinstance(em, EmitterRow)
+        assert (em.n_detections, em.first_seen_utc, em.last_seen_utc) == (2, T0 + 1, T0 + 2)
+        assert em.reasons == ("because",) and em.verdict == "suspicious"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            em.lat = 0.0  # type: ignore[misc]
+        assert len(store.detections(emitter_id=eid)) == 2
+        assert len(store.detections(since_utc=T0 + 2)) == 1
+        with pytest.raises(StoreError, match="kind"):
+            store.update_emitter(eid, kind="fm")
+        with pytest.raises(StoreError, match="no emitter"):
+            store.update_emitter(eid + 100, lat=1.0)
+
+
+def test_bad_url_is_store_error():
+    with pytest.raises(StoreError, match="nosuchdialect"):
+        Store.open("nosuchdialect://x/y")
+    with pytest.raises(StoreError, match="cannot"):
+        Store.open("not a url")
+
+
+def test_unreachable_database_names_url_without_password():
+    url = "postgresql+psycopg://alice:s3cret@127.0.0.1:1/nowhere?connect_timeout=2"
+    with pytest.raises(StoreError) as info:
+        Store.open(url)
+    assert "s3cret" not in str(info.value)
+    assert "127.0.0.1:1/nowhere" in str(info.value)
+    assert "s3cret" not in redact_url(url)
+
+
+def test_unwritable_sqlite_path_is_store_error(tmp_path):
+    with pytest.raises(StoreError, match="missing-dir"):
+        Store.open(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")

@@ -1,0 +1,74 @@
+"""The folium map rendered from a store."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from collector.localize import enu_from_geodetic
+from collector.store import Store
+from mapping.folium_map import emitter_colours, emitter_ellipse, render_map
+from rfhunt.records import Detection, Heartbeat
+
+T0 = 1_750_000_000.0
+
+
+def filled_store(url: str) -> Store:
+    store = Store.open(url)
+    store.add_many([
+        Heartbeat("fixed1", 1, T0, 45.07, 7.68, False, "ok", 100, 0, 1),
+        Heartbeat("car1", 1, T0, 45.06, 7.66, True, "ok", 100, 0, 1),
+        Heartbeat("car1", 2, T0 + 60, 45.065, 7.67, True, "ok", 200, 0, 2),
+        Heartbeat("car1", 3, T0 + 120, 45.07, 7.675, True, "ok", 300, 0, 3),
+    ])
+    for i, (key, kind, f, ch, verdict, semi) in enumerate([
+        ("gsm_downlink:arfcn:62", "gsm_downlink", 947.4e6, 62, "suspicious", 800.0),
+        ("gsm_uplink:arfcn:12", "gsm_uplink", 892.4e6, 12, "goip_suspect", 300.0),
+        ("fm:101500000", "fm", 101.5e6, None, "licensed", None),
+    ]):
+        eid = store.get_or_create_emitter(key, kind, f, ch)
+        store.add_detection(Detection("fixed1", 10 + i, T0 + i, 45.07, 7.68, kind, f, ch, 200e3, -60.0, 20.0))
+        store.assign_detections(eid, [d.id for d in store.detections() if d.emitter_id is None])
+        store.update_emitter(
+            eid, lat=45.08 + 0.01 * i, lon=7.69, semi_major_m=semi, semi_minor_m=None if semi is None else semi / 2,
+            orientation_deg=None if semi is None else 30.0, est_power_dbm=30.0, verdict=verdict,
+            reasons=[f"reason <{i}>"],
+        )
+    return store
+
+
+def test_render_map(tmp_path):
+    with filled_store(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        out = render_map(store, tmp_path / "out" / "map.html", title="Test <map>")
+        emitters = store.emitters()
+    html = out.read_text()
+    assert out.exists() and "Test &lt;map&gt;" in html
+    assert html.count("L.marker(") == 5              # 3 emitters + 2 sensors
+    assert html.count("L.polygon(") == 2             # FM has no ellipse
+    assert html.count("L.polyline(") == 1            # the mobile sensor's track
+    assert "L.control.layers(" in html
+    for name in ("GSM downlink", "GSM uplink", "FM broadcast", "Sensors", "Sensor tracks"):
+        assert name in html
+    assert "ARFCN 62" in html and "goip_suspect" in html and "reason &lt;0&gt;" in html
+    assert "2025-06-15T15:06:40+00:00" in html     # first seen, UTC ISO
+    assert "fa-car" in html or '"car"' in html
+    for em in emitters:
+        ring = emitter_ellipse(em)
+        if ring is None:
+            continue
+        assert ring[0] == ring[-1]
+        lats = np.array([p[0] for p in ring])
+        lons = np.array([p[1] for p in ring])
+        assert np.all(np.abs(lats - 45.1) < 0.1) and np.all(np.abs(lons - 7.69) < 0.1)   # [lat, lon]
+        e, n = enu_from_geodetic(lats, lons, em.lat, em.lon)
+        assert abs(np.max(np.hypot(e, n)) - em.semi_major_m) < 1.0
+        first = re.escape(f"[{ring[0][0]}, {ring[0][1]}]")
+        assert re.search(first, html), "ellipse vertex not in the HTML in [lat, lon] order"
+    assert emitter_colours(emitters[0])[0] == "red" and emitter_colours(emitters[2])[0] == "green"
+
+
+def test_render_empty_store(tmp_path):
+    with Store.open(f"sqlite:///{tmp_path / 'e.db'}") as store:
+        out = render_map(store, tmp_path / "empty.html")
+    assert "L.control.layers(" in out.read_text()
