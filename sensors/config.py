@@ -8,6 +8,8 @@ collector = "tcp://127.0.0.1:5555"
 scan_interval_s = 30                 # start a scan this often (a scan that runs longer starts the next at once)
 heartbeat_s = 10
 calibration_db = -5.0                # dBm = dBFS - gain_db + calibration_db
+ppm = 0.0                            # the dongle's known LO error (a starting point) ...
+track_ppm = true                     # ... refined from GSM base stations' carriers after each sweep
 max_scans = 0                        # 0: run until stopped
 
 [position]                           # fixed antenna ...
@@ -55,6 +57,8 @@ class SensorConfig:
     scan_interval_s: float = 30.0
     heartbeat_s: float = 10.0
     calibration_db: float = -5.0
+    ppm: float = 0.0
+    track_ppm: bool = True
     max_scans: int = 0
     lat: float | None = None
     lon: float | None = None
@@ -63,12 +67,13 @@ class SensorConfig:
 
 
 DEFAULT_SCANS = (
-    ScanSpec("gsm900-dl", 2.4e6, 0.02, 29.7),
-    ScanSpec("gsm900-ul", 2.4e6, 0.02, 38.6),
-    ScanSpec("fm", 2.4e6, 0.02, 8.7),
+    ScanSpec("gsm900-dl", 2.4e6, 0.02, 42.1),
+    ScanSpec("gsm900-ul", 2.4e6, 0.02, 49.6),
+    ScanSpec("fm", 2.4e6, 0.02, 20.7),
 )
 
-_SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans"}
+_SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
+                "ppm", "track_ppm"}
 _SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft"}
 
 
@@ -127,7 +132,11 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
     collector = s.get("collector", "tcp://127.0.0.1:5555")
     if not isinstance(collector, str) or "://" not in collector:
         raise ConfigError(f"{src}: sensor.collector: must be a ZeroMQ endpoint like tcp://HOST:PORT, got {collector!r}")
+    track = s.get("track_ppm", True)
+    if not isinstance(track, bool):
+        raise ConfigError(f"{src}: sensor.track_ppm: must be true or false, got {track!r}")
     return SensorConfig(
+        ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track,
         sensor_id=s["id"], source=s["source"], collector=collector,
         scan_interval_s=_num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0),
         heartbeat_s=_num(src, s, "heartbeat_s", "sensor", 10.0, 0.1, 3600.0),

@@ -13,7 +13,7 @@ from rfhunt.errors import RfhuntError, SourceError
 from rfhunt.records import Detection, Heartbeat
 from sensors.config import SensorConfig
 from sensors.gps import PositionProvider
-from sensors.scan import hops_for, scan_band
+from sensors.scan import estimate_ppm, hops_for, scan_band
 from sensors.sources.base import IQSource
 
 log = logging.getLogger("rfhunt.sensor")
@@ -49,6 +49,7 @@ class SensorNode:
         self.emit = emit
         self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
         self.seq = 0
+        self.ppm = config.ppm
         self.stats = NodeStats()
         self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}
         self._last_hb = -float("inf")
@@ -73,7 +74,11 @@ class SensorNode:
         n = 0
         for spec in self.config.scans:
             found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
-                                       hops=self._plans[spec.band])
+                                       hops=self._plans[spec.band], ppm=self.ppm)
+            residual = estimate_ppm(found) if self.config.track_ppm else None
+            if residual is not None and abs(residual) > 0.5:
+                self.ppm += residual
+                log.info("event=ppm_update sensor=%s ppm=%.2f", self.config.sensor_id, self.ppm)
             if dropped:
                 log.warning("event=dropped_samples sensor=%s band=%s samples=%d", self.config.sensor_id,
                             spec.band, dropped)
@@ -84,8 +89,9 @@ class SensorNode:
                             self.config.sensor_id, exc, len(found))
                 continue
             for m in found:
+                feats = {**m.features, "sensor_ppm": round(self.ppm, 2)}
                 self.emit(Detection(self.config.sensor_id, self._next_seq(), m.t_utc, lat, lon, m.kind,
-                                    m.freq_hz, m.channel, m.bandwidth_hz, m.power_dbm, m.snr_db, m.features))
+                                    m.freq_hz, m.channel, m.bandwidth_hz, m.power_dbm, m.snr_db, feats))
                 n += 1
             if self.clock() - self._last_hb >= self.config.heartbeat_s:
                 self.heartbeat()

@@ -31,21 +31,35 @@ class CarrierMeasurement:
 
 
 def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, calibration_db: float,
-                  nfft: int = 256) -> list[CarrierMeasurement]:
-    """Carriers of ``band`` in one capture, with powers in dBm at the antenna."""
+                  nfft: int = 256, center_freq_hz: float | None = None) -> list[CarrierMeasurement]:
+    """Carriers on ``channel_freqs_hz`` (those of ``band`` this capture is responsible for),
+    with powers in dBm at the antenna.
+
+    Every channel of the band inside the capture's span is measured, so that a carrier's
+    neighbours (assigned to the next hop) still take part in skirt rejection and FM peak
+    picking; only carriers on ``channel_freqs_hz`` are returned. ``center_freq_hz`` is the
+    true centre of the capture when the tuner was asked for another frequency to correct
+    its LO error (default: the block's tuning).
+    """
     iq = block.as_complex64()
     fs = block.sample_rate_hz
-    cp = channel_powers(iq, fs, block.center_freq_hz, channel_freqs_hz, band.bandwidth_hz, nfft=nfft)
+    fc = block.center_freq_hz if center_freq_hz is None else center_freq_hz
+    everything = band.channel_freqs_hz()
+    everything = everything[np.abs(everything - fc) < fs / 2]
+    cp = channel_powers(iq, fs, fc, everything, band.bandwidth_hz, nfft=nfft)
     found = detect_carriers(cp, band.bandwidth_hz, fs, bursty=band.bursty,
                             min_separation_hz=FM_SEPARATION_HZ if band.kind == "fm" else 0.0)
+    mine = np.isin(np.rint(found.freq_hz), np.rint(np.asarray(channel_freqs_hz, dtype=float)))
     to_dbm = calibration_db - block.gain_db
     chans = band.channel_numbers(found.freq_hz)
     t_mid = block.t_utc + block.n_samples / fs / 2
     out = []
     for i, idx in enumerate(found.index):
+        if not mine[i]:
+            continue
         feats = {"noise_dbm": round(float(cp.noise_dbfs[idx] + to_dbm), 2),
                  "duty_cycle": round(float(cp.duty_cycle[idx]), 4),
-                 "gain_db": block.gain_db, "tuned_hz": block.center_freq_hz}
+                 "gain_db": block.gain_db, "offset_hz": round(float(cp.centroid_hz[idx]), 1)}
         if band.bursty:
             feats["mean_power_dbm"] = round(float(cp.power_dbfs[idx] + to_dbm), 2)
         out.append(CarrierMeasurement(
@@ -62,17 +76,37 @@ def hops_for(spec: ScanSpec) -> list[Hop]:
 
 
 def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
-              hops: list[Hop] | None = None) -> tuple[list[CarrierMeasurement], int]:
-    """Sweep one band once. Returns the carriers and the samples dropped during the sweep."""
+              hops: list[Hop] | None = None, ppm: float = 0.0) -> tuple[list[CarrierMeasurement], int]:
+    """Sweep one band once. Returns the carriers and the samples dropped during the sweep.
+
+    ``ppm`` is the tuner's known LO error: each hop is tuned to ``f / (1 + ppm * 1e-6)`` so
+    that the LO lands on ``f``.
+    """
     b = band_by_name(spec.band)
     n = int(round(spec.dwell_s * spec.sample_rate_hz))
     n = max(n - n % spec.nfft, spec.nfft)
     found: list[CarrierMeasurement] = []
     dropped = 0
     for hop in hops if hops is not None else hops_for(spec):
-        source.tune(hop.center_freq_hz, hop.sample_rate_hz, spec.gain_db)
+        source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, spec.gain_db)
         block = source.read(n)
         dropped += block.dropped_samples
         found.extend(measure_block(block, b, hop.channel_freqs_hz, calibration_db=calibration_db,
-                                   nfft=spec.nfft))
+                                   nfft=spec.nfft, center_freq_hz=hop.center_freq_hz))
     return found, dropped
+
+
+def estimate_ppm(carriers: list[CarrierMeasurement], *, min_snr_db: float = 15.0, min_carriers: int = 3
+                 ) -> float | None:
+    """The tuner's residual LO error, ppm, from GSM downlink carriers.
+
+    Base stations hold their carrier to +-0.05 ppm, so the median offset of strong downlink
+    carriers (their spectral centroid against the channel centre) is the sensor's own error
+    with the sign turned: an LO that runs high shows every carrier low.
+    Returns None with fewer than ``min_carriers`` usable carriers.
+    """
+    offs = [-m.features["offset_hz"] / m.freq_hz * 1e6 for m in carriers
+            if m.kind == "gsm_downlink" and m.snr_db >= min_snr_db and "offset_hz" in m.features]
+    if len(offs) < min_carriers:
+        return None
+    return float(np.median(offs))

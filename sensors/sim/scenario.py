@@ -42,10 +42,13 @@ class Receiver:
     """An RTL-SDR front end.
 
     ``calibration_db`` maps digital power to antenna power: ``dBm = dBFS - gain_db +
-    calibration_db``; ``dc_offset_dbfs`` is the LO leakage spike; ``lo_ppm`` the crystal error.
+    calibration_db``; ``dc_offset_dbfs`` is the LO leakage spike; ``lo_ppm`` the crystal error;
+    ``adc_noise_dbfs`` the noise the RTL2832U's ADC and decimator add after the tuner's gain
+    (it sets the floor when the gain is low, and dithers the 8-bit output).
     """
 
     noise_figure_db: float = 7.0
+    adc_noise_dbfs: float = -48.0
     lo_ppm: float = 0.0
     calibration_db: float = -5.0
     dc_offset_dbfs: float = -40.0
@@ -245,10 +248,11 @@ class _Ctx:
 
 
 def _receiver(ctx: _Ctx, obj: Any, path: str, base: Receiver) -> Receiver:
-    keys = {"noise_figure_db", "lo_ppm", "calibration_db", "dc_offset_dbfs", "iq_imbalance_db"}
+    keys = {"noise_figure_db", "lo_ppm", "calibration_db", "dc_offset_dbfs", "iq_imbalance_db", "adc_noise_dbfs"}
     obj = ctx.table(obj, path, keys)
     return Receiver(
         noise_figure_db=ctx.num(obj, "noise_figure_db", path, base.noise_figure_db, 0, 30),
+        adc_noise_dbfs=ctx.num(obj, "adc_noise_dbfs", path, base.adc_noise_dbfs, -120, -10),
         lo_ppm=ctx.num(obj, "lo_ppm", path, base.lo_ppm, -200, 200),
         calibration_db=ctx.num(obj, "calibration_db", path, base.calibration_db, -60, 60),
         dc_offset_dbfs=ctx.num(obj, "dc_offset_dbfs", path, base.dc_offset_dbfs, -200, 0),

@@ -180,14 +180,16 @@ class World:
 
         Carriers are placed at their offset as seen through the sensor's LO error, scaled
         from dBm to dBFS by ``gain_db`` and the receiver's calibration, over thermal noise
-        with the receiver's noise figure, plus the DC spike and IQ imbalance of an RTL-SDR.
+        with the receiver's noise figure amplified by the same gain plus the ADC's own noise
+        (the floor at low gain), plus the DC spike and IQ imbalance of an RTL-SDR.
         """
         s = self.scenario.sensor(sensor) if isinstance(sensor, str) else sensor
         rcv = s.receiver
         rx = self.sensor_position(s, t_s)
         lo_hz = center_freq_hz * (1 + rcv.lo_ppm * 1e-6)
         to_dbfs = gain_db - rcv.calibration_db
-        noise_dbfs = THERMAL_DBM_HZ + rcv.noise_figure_db + 10 * np.log10(sample_rate_hz) + to_dbfs
+        thermal_dbfs = THERMAL_DBM_HZ + rcv.noise_figure_db + 10 * np.log10(sample_rate_hz) + to_dbfs
+        noise_dbfs = 10 * np.log10(10 ** (thermal_dbfs / 10) + 10 ** (rcv.adc_noise_dbfs / 10))
         sigma = np.sqrt(10 ** (noise_dbfs / 10) / 2)
         x = (rng.standard_normal(n_samples, dtype=np.float32)
              + 1j * rng.standard_normal(n_samples, dtype=np.float32)).astype(np.complex64)
