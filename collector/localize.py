@@ -152,9 +152,16 @@ def ellipse_points(
 
 
 # ----------------------------------------------------------------------------- fitting
-def _distinct_positions(lat: NDArray, lon: NDArray, power: NDArray) -> tuple[NDArray, NDArray, NDArray]:
-    """Average powers (dB) over repeated positions (rounded to 1e-6 deg, ~0.1 m)."""
-    keys = np.round(np.column_stack([lat, lon]) * 1e6).astype(np.int64)
+def _distinct_positions(lat: NDArray, lon: NDArray, power: NDArray, cell_m: float = 0.0
+                        ) -> tuple[NDArray, NDArray, NDArray]:
+    """Average powers (dB) over repeated positions: the same point (rounded to 1e-6 deg,
+    ~0.1 m) or, with ``cell_m`` > 0, the same ``cell_m``-square cell of the ground, inside
+    which shadowing is one draw."""
+    if cell_m > 0:
+        e, n = enu_from_geodetic(lat, lon, float(lat[0]), float(lon[0]))
+        keys = np.column_stack([np.floor(e / cell_m), np.floor(n / cell_m)]).astype(np.int64)
+    else:
+        keys = np.round(np.column_stack([lat, lon]) * 1e6).astype(np.int64)
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     count = np.bincount(inverse)
@@ -192,6 +199,7 @@ def locate(
     *,
     path_loss_exponent: float,
     shadowing_db: float,
+    decorrelation_m: float = 50.0,
 ) -> Location:
     """Estimate an emitter's position from powers received at known positions.
 
@@ -205,6 +213,11 @@ def locate(
         n of the log-distance model (2 free space, 3-4 urban).
     shadowing_db : float
         Standard deviation of log-normal shadowing, dB (floor of the ellipse's sigma).
+    decorrelation_m : float
+        Shadowing decorrelation distance, m: measurements within one cell of this size (a
+        car's drive-by points) are averaged into one point, since their shadowing is one
+        draw and counting them apart would make the ellipse too small. 0 keeps every
+        distinct position.
 
     Returns
     -------
@@ -227,7 +240,7 @@ def locate(
         raise DspError(f"path_loss_exponent and shadowing_db must be > 0, got {path_loss_exponent}, {shadowing_db}")
     n_exp, sigma = float(path_loss_exponent), float(shadowing_db)
 
-    plat, plon, p = _distinct_positions(lat_a, lon_a, p_a)
+    plat, plon, p = _distinct_positions(lat_a, lon_a, p_a, float(decorrelation_m))
     npts = p.size
     if npts < 3:
         i = int(np.argmax(p))

@@ -152,8 +152,12 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     gsm_csv, fm_csv = write_reference_files(scenario, out)
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     db_url = f"sqlite:///{db.resolve()}"
+    # The deployment's propagation calibration: the exponent and shadowing an operator would
+    # have fitted for this city (here, the scenario's own; the truth positions stay unseen).
+    n_exp = scenario.propagation.path_loss_exponent
     config = CollectorConfig(db_url=db_url, bind=endpoint, gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
-                             shadowing_db=max(scenario.propagation.shadowing_db, 3.0))
+                             shadowing_db=max(scenario.propagation.shadowing_db, 3.0),
+                             path_loss_exponent={"gsm_downlink": n_exp, "gsm_uplink": n_exp, "fm": n_exp})
     say(f"rfhunt demo: scenario '{scenario.name}' ({len(scenario.sensors)} sensors, "
         f"{len(scenario.emitters)} emitters, {scenario.duration_s:.0f} s of air time)")
     say(f"collector on {endpoint}, database {db}")

@@ -86,8 +86,12 @@ def test_mobile_route_hundreds_of_points():
     tx_e, tx_n = 500.0, 600.0
     slat, slon = geodetic_from_enu(route[:, 0], route[:, 1], LAT0, LON0)
     p = powers(route[:, 0], route[:, 1], tx_e, tx_n, p0=20.0, n=3.0, noise=rng.normal(0, 6.0, len(route)))
+    every = locate(slat, slon, p, path_loss_exponent=3.0, shadowing_db=6.0, decorrelation_m=0.0)
+    assert every.n_points == len(np.unique(route, axis=0)) == 599  # the corner is visited twice
     loc = locate(slat, slon, p, path_loss_exponent=3.0, shadowing_db=6.0)
-    assert loc.n_points == len(np.unique(route, axis=0)) == 599  # the corner is visited twice
+    # points 20 m apart share one shadowing draw per 50 m cell: 12 km of route -> about 240 cells
+    assert 200 <= loc.n_points <= 260
+    assert loc.semi_major_m > every.semi_major_m
     assert error_m(loc, tx_e, tx_n) < 300.0
     assert loc.semi_major_m < 1000.0
     tlat, tlon = geodetic_from_enu(tx_e, tx_n, LAT0, LON0)
