@@ -39,8 +39,9 @@ class ChannelPowers:
     burst_snr_db : ndarray
         Same, over the frames in which the channel was on.
     centroid_hz : ndarray
-        Power-weighted mean frequency of the channel's noise-free spectrum relative to its
-        centre, Hz: near 0 for a carrier of its own, large for a neighbour's skirt.
+        Power-weighted mean frequency of the noise-free spectrum within 0.8 bandwidths of
+        the channel centre, relative to it, Hz: near 0 for a carrier of its own (its
+        frequency error otherwise), large for a neighbour's skirt.
     frame_s : float
         Duration of one STFT frame, s.
     n_frames : int
@@ -197,8 +198,12 @@ def channel_powers(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     excess = np.maximum(mean_psd - density, 0.0) * keep
     cs_p = np.concatenate([[0.0], np.cumsum(excess)])
     cs_fp = np.concatenate([[0.0], np.cumsum(excess * offs)])
-    p_ex = cs_p[hi] - cs_p[lo]
-    centroid = np.where(p_ex > 0, (cs_fp[hi] - cs_fp[lo]) / np.maximum(p_ex, 1e-300) - ch, 0.0)
+    # the centroid looks a little wider than the channel so that a carrier off its nominal
+    # frequency (an LO error) is still seen whole
+    clo = np.searchsorted(offs, ch - 0.8 * bandwidth_hz, side="left")
+    chi = np.searchsorted(offs, ch + 0.8 * bandwidth_hz, side="right")
+    p_ex = cs_p[chi] - cs_p[clo]
+    centroid = np.where(p_ex > 0, (cs_fp[chi] - cs_fp[clo]) / np.maximum(p_ex, 1e-300) - ch, 0.0)
     mean_ch = frame_ch.mean(axis=0)
     on = frame_ch > noise * 10 ** (on_threshold_db / 10)
     n_on = on.sum(axis=0)
@@ -238,7 +243,7 @@ class Carriers:
 def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: float, *,
                     pfa: float = 1e-6, min_snr_db: float = 6.0, bursty: bool = False,
                     min_separation_hz: float = 0.0, adjacent_rejection_db: float = 15.0,
-                    min_duty_cycle: float = 0.005) -> Carriers:
+                    min_on_frames: int = 3) -> Carriers:
     """CFAR detection of carriers among measured channels.
 
     A channel is a carrier when its SNR beats both the CFAR threshold for ``pfa`` (the
@@ -249,7 +254,8 @@ def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: floa
     bandwidth / 5``): a strong carrier's skirt leans towards its source.
 
     For ``bursty`` channels (TDMA uplink) the SNR and power are taken over the frames in
-    which the channel was on, and at least ``min_duty_cycle`` of the frames must be on.
+    which the channel was on, and at least ``min_on_frames`` frames must be on (a GSM burst
+    of 577 us spans five 107 us frames at 2.4 MS/s; single noise peaks do not).
     """
     n = cp.freq_hz.size
     if n == 0:
@@ -267,7 +273,7 @@ def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: floa
     thr = max(thr, min_snr_db)
     ok = snr >= thr
     if bursty:
-        ok &= cp.duty_cycle >= min_duty_cycle
+        ok &= np.rint(cp.duty_cycle * cp.n_frames) >= min_on_frames
     order = np.argsort(cp.freq_hz)
     f = cp.freq_hz[order]
     p = power[order]
