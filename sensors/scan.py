@@ -62,8 +62,14 @@ def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, c
                  "gain_db": block.gain_db, "offset_hz": round(float(cp.centroid_hz[idx]), 1)}
         if band.bursty:
             feats["mean_power_dbm"] = round(float(cp.power_dbfs[idx] + to_dbm), 2)
+        freq = float(found.freq_hz[i])
+        if band.kind == "fm":
+            # an FM station's power spreads over neighbouring raster points; its spectrum is
+            # symmetric about the carrier, so the centroid names the raster point it is on
+            freq = float(np.rint((freq + cp.centroid_hz[idx]) / band.channel_hz) * band.channel_hz)
+            feats["offset_hz"] = round(float(found.freq_hz[i] + cp.centroid_hz[idx] - freq), 1)
         out.append(CarrierMeasurement(
-            t_utc=t_mid, kind=band.kind, freq_hz=float(found.freq_hz[i]),
+            t_utc=t_mid, kind=band.kind, freq_hz=freq,
             channel=None if chans is None else int(chans[i]), bandwidth_hz=band.bandwidth_hz,
             power_dbm=round(float(found.signal_dbfs[i] + to_dbm), 2), snr_db=round(float(found.snr_db[i]), 2),
             features=feats))
