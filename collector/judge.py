@@ -14,19 +14,18 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collector.localize import inside_ellipse
 from collector.reference import Reference
 from collector.store import EmitterRow
+from rfhunt import geo
 
 FM_TOLERANCE_HZ = 50e3
 GSM_KNOWN_RADIUS_M = 35e3
 COLOCATED_M = 300.0
 GOIP_MIN_CHANNELS = 4
-_EARTH_RADIUS_M = 6371008.8
 
 #: Verdicts that deserve attention (maps draw them in red tones).
 ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip_suspect"})
@@ -41,11 +40,8 @@ class Judgement:
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (m) between two WGS84 points in degrees (spherical, mean radius)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+    """Great-circle distance (m) between two WGS84 points in degrees."""
+    return float(geo.distance_m(lat1, lon1, lat2, lon2))
 
 
 def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
