@@ -46,10 +46,9 @@ from scipy.optimize import least_squares
 from scipy.stats import chi2
 
 from rfhunt.errors import DspError
+from rfhunt.geo import from_enu as geodetic_from_enu
+from rfhunt.geo import to_enu as enu_from_geodetic
 
-_WGS84_A = 6378137.0
-_WGS84_F = 1.0 / 298.257223563
-_WGS84_E2 = _WGS84_F * (2.0 - _WGS84_F)
 _CHI2_2_95 = float(chi2.ppf(0.95, 2))
 _MIN_DISTANCE_M = 1.0
 #: Margin (m) added around the sensors' bounding box for the grid search, at least.
@@ -95,35 +94,6 @@ class Location:
 
 
 # ----------------------------------------------------------------------------- geometry
-def _radii(lat0_deg: float) -> tuple[float, float]:
-    """Meridian and prime-vertical radii of curvature (m) at ``lat0_deg``."""
-    s = math.sin(math.radians(lat0_deg))
-    w = 1.0 - _WGS84_E2 * s * s
-    return _WGS84_A * (1.0 - _WGS84_E2) / w**1.5, _WGS84_A / math.sqrt(w)
-
-
-def enu_from_geodetic(lat: ArrayLike, lon: ArrayLike, lat0: float, lon0: float) -> tuple[NDArray, NDArray]:
-    """East and north (m) of points in the tangent plane at (lat0, lon0), all degrees.
-
-    Uses the WGS84 radii of curvature at the origin; the error is under 0.1 % within
-    ~50 km, far below RSS localisation errors.
-    """
-    m, n = _radii(lat0)
-    lat = np.asarray(lat, dtype=float)
-    dlon = (np.asarray(lon, dtype=float) - lon0 + 180.0) % 360.0 - 180.0
-    east = np.radians(dlon) * n * math.cos(math.radians(lat0))
-    north = np.radians(lat - lat0) * m
-    return east, north
-
-
-def geodetic_from_enu(east: ArrayLike, north: ArrayLike, lat0: float, lon0: float) -> tuple[NDArray, NDArray]:
-    """Inverse of :func:`enu_from_geodetic`: (lat, lon) degrees of east/north metres."""
-    m, n = _radii(lat0)
-    lat = lat0 + np.degrees(np.asarray(north, dtype=float) / m)
-    lon = lon0 + np.degrees(np.asarray(east, dtype=float) / (n * math.cos(math.radians(lat0))))
-    return lat, (lon + 180.0) % 360.0 - 180.0
-
-
 def ellipse_points(
     lat: float, lon: float, semi_major_m: float, semi_minor_m: float, orientation_deg: float, n: int = 72
 ) -> list[tuple[float, float]]:

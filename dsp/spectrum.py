@@ -279,7 +279,7 @@ def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: floa
     p = power[order]
     ok = ok[order]
     if n > 1:
-        step = np.min(np.diff(f)) if n > 1 else np.inf
+        step = np.min(np.diff(f))
         # adjacent-channel skirt rejection (neighbours one raster step away)
         left = np.concatenate([[-np.inf], p[:-1]])
         right = np.concatenate([p[1:], [-np.inf]])

@@ -50,20 +50,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # --- sensor --------------------------------------------------------------------------------
 def open_node_source(spec: str, config_lat: float | None, config_lon: float | None, gpsd: str | None):
-    """Source and position provider for a sensor node from its configuration."""
+    """Source and position provider for a sensor node from its configuration.
+
+    A simulated sensor knows where it is (it may be driving); a real one is told by its
+    configuration or by gpsd.
+    """
     from sensors.gps import FixedPosition, GpsdPosition, SourcePosition
-
-    if spec.startswith("sim:"):
-        from sensors.sim.scenario import load_scenario
-        from sensors.sim.source import SimulatedSource
-        from sensors.sim.world import World
-
-        sensor_id, _, scen = spec[4:].partition("@")
-        source = SimulatedSource(World(load_scenario(scen or None)), sensor_id)
-        return source, SourcePosition(source)
+    from sensors.sim.source import SimulatedSource  # registers the sim: scheme
     from sensors.sources.open import open_source
 
     source = open_source(spec)
+    if isinstance(source, SimulatedSource):
+        return source, SourcePosition(source)
     if gpsd:
         return source, GpsdPosition(gpsd)
     if config_lat is None or config_lon is None:
@@ -132,12 +130,11 @@ def cmd_scan_power(args: argparse.Namespace) -> int:
     from sensors.scan import measure_block, scan_band
 
     b = band_by_name(args.band)
-    path = Path(args.source)
     results = []
-    if path.exists():
-        from sensors.sources.recording import RecordingSource
+    if Path(args.source).exists():
+        from sensors.sources.open import open_source
 
-        src = RecordingSource(path, sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq)
+        src = open_source(args.source, sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq)
         try:
             fs = src.sample_rate_hz
             n = int(min(src.remaining_samples, fs * args.dwell))
@@ -172,12 +169,10 @@ def cmd_scan_power(args: argparse.Namespace) -> int:
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
-    from sensors.sim.scenario import load_scenario
-    from sensors.sim.source import SimulatedSource
-    from sensors.sim.world import World
+    from sensors.sim.source import open_simulated
     from sensors.sources.rtltcp import RtlTcpServer
 
-    source = SimulatedSource(World(load_scenario(args.scenario)), args.sensor)
+    source = open_simulated(f"{args.sensor}@{args.scenario}" if args.scenario else args.sensor)
     stop = _stop_on_signals()
     with RtlTcpServer(source, host=args.host, port=args.port, paced=not args.unpaced) as server:
         host, port = server.address

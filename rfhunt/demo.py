@@ -13,7 +13,6 @@ import json
 import multiprocessing as mp
 import queue
 import socket
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -90,7 +89,7 @@ def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, sc
         pub.close()
 
 
-def _truth_position(world, em, scenario: Scenario) -> tuple[float, float]:
+def _truth_position(em, scenario: Scenario) -> tuple[float, float]:
     """Where a truth emitter was: its site, or for a moving one its mean position over the run."""
     if not em.mobile:
         return em.lat, em.lon
@@ -101,9 +100,6 @@ def _truth_position(world, em, scenario: Scenario) -> tuple[float, float]:
 
 def score(scenario: Scenario, emitters: list) -> list[dict]:
     """Match each truth emitter to the located emitters on its channel(s); error in metres."""
-    from sensors.sim.world import World
-
-    world = World(scenario)
     rows = []
     for em in scenario.emitters:
         if em.kind == "fm":
@@ -111,7 +107,7 @@ def score(scenario: Scenario, emitters: list) -> list[dict]:
         else:
             chans = set(em.arfcns) if em.type == "goip" else {em.arfcn}
             cands = [e for e in emitters if e.kind == em.kind and e.channel in chans]
-        lat, lon = _truth_position(world, em, scenario)
+        lat, lon = _truth_position(em, scenario)
         located = [e for e in cands if e.lat is not None]
         row = {"truth_id": em.id, "kind": em.kind, "type": em.type, "detected": bool(cands),
                "emitter_id": None, "verdict": None, "error_m": None, "mobile": em.mobile}

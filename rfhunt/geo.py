@@ -1,32 +1,46 @@
-"""Small geodesy for city-sized areas: a local east-north tangent plane around a reference.
-
-Within tens of kilometres the equirectangular tangent plane is accurate to well under a
-metre per kilometre, far below what received-power localization resolves.
+"""Small geodesy for city-sized areas: a local east-north tangent plane around a reference,
+great-circle distances, and positions along a driven route. Degrees are WGS84, given as
+separate ``lat`` and ``lon`` arguments.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+#: Mean Earth radius for great-circle distances, m.
 EARTH_RADIUS_M = 6_371_008.8
+WGS84_A = 6378137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 
 
-def to_enu(lat: np.ndarray | float, lon: np.ndarray | float, lat0: float, lon0: float
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 degrees -> (east_m, north_m) relative to (lat0, lon0)."""
+def _radii(lat0_deg: float) -> tuple[float, float]:
+    """Meridian and prime-vertical radii of curvature of WGS84 (m) at ``lat0_deg``."""
+    s = math.sin(math.radians(lat0_deg))
+    w = 1.0 - WGS84_E2 * s * s
+    return WGS84_A * (1.0 - WGS84_E2) / w**1.5, WGS84_A / math.sqrt(w)
+
+
+def to_enu(lat, lon, lat0: float, lon0: float) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 degrees -> (east_m, north_m) in the tangent plane at (lat0, lon0).
+
+    Uses the ellipsoid's radii of curvature at the origin; the error is under 0.1 % within
+    about 50 km. Longitudes wrap across the antimeridian.
+    """
+    m, n = _radii(lat0)
     lat = np.asarray(lat, dtype=float)
-    lon = np.asarray(lon, dtype=float)
-    east = np.radians(lon - lon0) * EARTH_RADIUS_M * np.cos(np.radians(lat0))
-    north = np.radians(lat - lat0) * EARTH_RADIUS_M
-    return east, north
+    dlon = (np.asarray(lon, dtype=float) - lon0 + 180.0) % 360.0 - 180.0
+    return np.radians(dlon) * n * math.cos(math.radians(lat0)), np.radians(lat - lat0) * m
 
 
-def from_enu(east_m: np.ndarray | float, north_m: np.ndarray | float, lat0: float, lon0: float
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """(east_m, north_m) relative to (lat0, lon0) -> WGS84 (lat, lon) degrees."""
-    lat = lat0 + np.degrees(np.asarray(north_m, dtype=float) / EARTH_RADIUS_M)
-    lon = lon0 + np.degrees(np.asarray(east_m, dtype=float) / (EARTH_RADIUS_M * np.cos(np.radians(lat0))))
-    return lat, lon
+def from_enu(east_m, north_m, lat0: float, lon0: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_enu`: (lat, lon) degrees of east/north metres around (lat0, lon0)."""
+    m, n = _radii(lat0)
+    lat = lat0 + np.degrees(np.asarray(north_m, dtype=float) / m)
+    lon = lon0 + np.degrees(np.asarray(east_m, dtype=float) / (n * math.cos(math.radians(lat0))))
+    return lat, (lon + 180.0) % 360.0 - 180.0
 
 
 def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:

@@ -11,7 +11,7 @@ Positions are WGS84 degrees, ``lat`` and ``lon`` separately; a route is a list o
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any

@@ -12,10 +12,11 @@ import numpy as np
 from rfhunt.errors import SourceError
 from sensors.sim.world import World
 from sensors.sources.base import IQBlock, IQSource, complex_to_cu8
+from sensors.sources.open import register_scheme
+from sensors.sources.rtltcp import R820T_GAINS_TENTH_DB
 
-#: RTL-SDR (R820T) tuner gains in dB.
-R820T_GAINS_DB = (0.0, 0.9, 1.4, 2.7, 3.7, 7.7, 8.7, 12.5, 14.4, 15.7, 16.6, 19.7, 20.7, 22.9, 25.4,
-                  28.0, 29.7, 32.8, 33.8, 36.4, 37.2, 38.6, 40.2, 42.1, 43.4, 43.9, 44.5, 48.0, 49.6)
+#: RTL-SDR (R820T) tuner gains in dB: the table rtl_tcp announces.
+R820T_GAINS_DB = tuple(g / 10 for g in R820T_GAINS_TENTH_DB)
 SETTLE_S = 0.005
 
 
@@ -85,3 +86,16 @@ class SimulatedSource(IQSource):
     def position(self) -> tuple[float, float]:
         """(lat, lon) of this sensor at the current simulated time."""
         return self.world.sensor_position(self.sensor, self.t_s)
+
+
+def open_simulated(rest: str, **options) -> SimulatedSource:
+    """``sim:SENSOR_ID[@scenario.toml]``: a sensor of a scenario (default: the built-in city)."""
+    from sensors.sim.scenario import load_scenario
+
+    sensor_id, _, scenario = rest.partition("@")
+    if not sensor_id:
+        raise SourceError("source 'sim:' needs a sensor id: sim:SENSOR_ID[@scenario.toml]")
+    return SimulatedSource(World(load_scenario(scenario or None)), sensor_id, **options)
+
+
+register_scheme("sim", open_simulated)

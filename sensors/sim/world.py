@@ -215,14 +215,3 @@ class World:
             g = 10 ** (rcv.iq_imbalance_db / 40)
             x = (x.real * g + 1j * x.imag / g).astype(np.complex64)
         return x
-
-    def truth(self) -> list[dict]:
-        """The emitters as the scenario defines them (for scoring a run, never for detection)."""
-        out = []
-        for em in self.scenario.emitters:
-            out.append({"truth_id": em.id, "type": em.type, "kind": em.kind, "lat": em.lat, "lon": em.lon,
-                        "mobile": em.mobile, "freqs_hz": [float(f) for f in em.carrier_freqs_hz()],
-                        "arfcns": list(em.arfcns) if em.type == "goip" else
-                        ([em.arfcn] if em.kind == "gsm_downlink" else []), "licensed": em.licensed,
-                        "power_dbm": em.power_dbm})
-        return out

@@ -7,7 +7,6 @@ ARFCN 725, demodulated by gr-gsm): /work/shared/data/gsm/vf725/.
 from __future__ import annotations
 
 import bz2
-import math
 import struct
 from pathlib import Path
 

@@ -140,3 +140,15 @@ def test_simulated_tuner_limits():
     assert src.gain_db == 32.8  # nearest R820T gain
     blk = src.read(4096)
     assert blk.native == "cu8" and blk.samples.dtype == np.uint8 and blk.n_samples == 4096
+
+
+def test_sim_scheme_opens_a_simulated_sensor():
+    from rfhunt.errors import ConfigError, SourceError
+    from sensors.sources.open import open_source
+
+    src = open_source("sim:car-1")
+    assert isinstance(src, SimulatedSource) and src.sensor.mobile
+    with pytest.raises(ConfigError, match="no sensor 'nobody'"):
+        open_source("sim:nobody")
+    with pytest.raises(SourceError, match="needs a sensor id"):
+        open_source("sim:")

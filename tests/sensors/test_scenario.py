@@ -5,7 +5,7 @@ import pytest
 
 from rfhunt.errors import ConfigError
 from rfhunt.geo import distance_m, from_enu, route_position, to_enu
-from sensors.sim.scenario import load_scenario, parse_scenario
+from sensors.sim.scenario import load_scenario
 
 MINIMAL = """
 [area]
@@ -92,7 +92,7 @@ def test_geo_round_trip_and_route():
     assert (lat, lon) == pytest.approx((22.55, 114.07), abs=1e-9)
     assert float(np.hypot(e, n)) == pytest.approx(float(distance_m(22.55, 114.07, 22.5431, 114.0579)), rel=1e-3)
     route = [[22.54, 114.05], [22.54, 114.06]]
-    length = float(distance_m(22.54, 114.05, 22.54, 114.06))
+    length = float(np.hypot(*to_enu(22.54, 114.06, 22.54, 114.05)))  # the plane route_position drives in
     half = route_position(route, 10.0, length / 20, loop=False)
     assert half == pytest.approx((22.54, 114.055), abs=1e-6)
     assert route_position(route, 10.0, 1e6, loop=False) == pytest.approx((22.54, 114.06))
