@@ -3,16 +3,13 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from rfhunt.cli import main
+from tests.shared_data import DATA_DIR, requires
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-if not SHARED.exists():
-    SHARED = Path("/work/shared")
-FM_BAND = SHARED / "data" / "fm" / "fm_band_2400k.sigmf-meta"
+FM_BAND = DATA_DIR / "fm" / "fm_band_2400k.sigmf-meta"
 
 
 def run(*args):
@@ -37,7 +34,7 @@ def test_sim_check_default(capsys):
     assert "gsm_cell=7" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not FM_BAND.exists(), reason=f"shared test data not found at {FM_BAND}")
+@requires(FM_BAND)
 def test_scan_power_on_a_real_fm_recording(capsys):
     """gr-rds made this file: stations at 97.1, 98.4 and 98.9 MHz and nothing else."""
     assert main(["scan", "power", str(FM_BAND), "--band", "fm", "--format", "jsonl", "--dwell", "0.5"]) == 0

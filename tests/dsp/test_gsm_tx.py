@@ -20,8 +20,9 @@ from dsp.gsm.coding import (SCH_PARITY_POLY, block_parity, conv_encode, int_to_b
 from dsp.gsm.gmsk import gmsk_modulate, gmsk_phase, gsm_diff_encode, phase_pulse
 from dsp.gsm.tx import downlink_burst_bits, gsm_downlink_iq, gsm_uplink_iq
 from rfhunt.errors import DspError
+from tests.shared_data import DATA_DIR
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm" / "vf725"
+DATA = DATA_DIR / "gsm" / "vf725"
 BURSTS_FILE = DATA / "vf_call6_a725_d174_g5_Kc1EF00BAB3BAC7002.bursts.bz2"
 #: From the data README/truth: the original receiver produced garbage from this FN on.
 GARBAGE_FROM_FN = 862395

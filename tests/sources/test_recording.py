@@ -15,14 +15,10 @@ from hypothesis.extra import numpy as hnp
 from rfhunt.errors import RecordingError, SourceError
 from sensors.sources.base import cu8_to_complex64
 from sensors.sources.recording import RecordingSource, write_sigmf
+from tests.shared_data import SHARED_DIR
 
 
-def _shared() -> Path:
-    p = Path(__file__).resolve().parents[2].parent / "shared"
-    return p if p.is_dir() else Path("/work/shared")
-
-
-SHARED = _shared()
+SHARED = SHARED_DIR
 FM = SHARED / "data" / "fm"
 THC = SHARED / "data" / "gsm" / "thc2007"
 needs_shared = pytest.mark.skipif(not (FM.is_dir() and THC.is_dir()),
