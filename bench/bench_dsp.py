@@ -52,7 +52,7 @@ def main() -> None:
 
             def stage():
                 cp = channel_powers(iq, FS, hop.center_freq_hz, hop.channel_freqs_hz, band.bandwidth_hz)
-                detect_carriers(cp, band.bandwidth_hz, FS, bursty=band.bursty)
+                detect_carriers(cp, bursty=band.bursty)
 
             t = cpu_time(stage, repeat=max(3, int(2 / dwell)))
             rows.append((f"spectrum+CFAR {name}", dwell, dwell / t))

@@ -38,6 +38,10 @@ class ChannelPowers:
         Mean signal power (noise removed) over noise, dB; ``-inf`` where nothing is above noise.
     burst_snr_db : ndarray
         Same, over the frames in which the channel was on.
+    n_bins : ndarray of int
+        FFT bins each channel's power was summed over (DC-guard bins excluded).
+    bandwidth_hz : float
+        The bandwidth the channels were measured in.
     centroid_hz : ndarray
         Power-weighted mean frequency of the noise-free spectrum within 0.8 bandwidths of
         the channel centre, relative to it, Hz: near 0 for a carrier of its own (its
@@ -54,6 +58,8 @@ class ChannelPowers:
     noise_dbfs: np.ndarray
     snr_db: np.ndarray
     burst_snr_db: np.ndarray
+    n_bins: np.ndarray
+    bandwidth_hz: float
     centroid_hz: np.ndarray
     frame_s: float
     n_frames: int
@@ -117,6 +123,11 @@ def noise_floor_density(mean_psd: np.ndarray, n_frames: int, mask: np.ndarray | 
     k = max(int(n_frames), 1)
     ref = stats.gamma.ppf(percentile / 100.0, a=k, scale=1.0 / k)
     return float(q / ref)
+
+
+#: Equivalent noise bandwidth of the Hann window, bins: neighbouring bins of a Hann STFT are
+#: correlated, so ``n`` summed bins carry about ``n / HANN_ENBW_BINS`` independent ones.
+HANN_ENBW_BINS = 1.5
 
 
 def cfar_threshold_db(n_bins_averaged: float, pfa: float) -> float:
@@ -219,6 +230,8 @@ def channel_powers(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
             noise_dbfs=10 * np.log10(noise),
             snr_db=snr,
             burst_snr_db=np.where(n_on > 0, bsnr, -np.inf),
+            n_bins=n_kept,
+            bandwidth_hz=float(bandwidth_hz),
             centroid_hz=centroid,
             frame_s=nfft / sample_rate_hz,
             n_frames=n_frames,
@@ -240,8 +253,7 @@ class Carriers:
     duty_cycle: np.ndarray
 
 
-def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: float, *,
-                    pfa: float = 1e-6, min_snr_db: float = 6.0, bursty: bool = False,
+def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float = 6.0, bursty: bool = False,
                     min_separation_hz: float = 0.0, adjacent_rejection_db: float = 15.0,
                     min_on_frames: int = 3) -> Carriers:
     """CFAR detection of carriers among measured channels.
@@ -261,16 +273,17 @@ def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: floa
     if n == 0:
         empty = np.zeros(0)
         return Carriers(np.zeros(0, dtype=np.int64), empty, empty, empty, empty)
-    bins = bandwidth_hz / (sample_rate_hz / max(1, round(cp.frame_s * sample_rate_hz)))
+    independent = np.maximum(cp.n_bins / HANN_ENBW_BINS, 1.0)
     if bursty:
         snr = cp.burst_snr_db
-        thr = cfar_threshold_db(bins, pfa / max(cp.n_frames, 1))
+        frames, pfa_frame = 1, pfa / max(cp.n_frames, 1)  # the best frame of n_frames
         power = cp.burst_power_dbfs
     else:
         snr = cp.snr_db
-        thr = cfar_threshold_db(bins * cp.n_frames, pfa)
+        frames, pfa_frame = cp.n_frames, pfa
         power = cp.power_dbfs
-    thr = max(thr, min_snr_db)
+    thr = np.array([cfar_threshold_db(k * frames, pfa_frame) for k in np.unique(independent)])
+    thr = np.maximum(thr[np.searchsorted(np.unique(independent), independent)], min_snr_db)
     ok = snr >= thr
     if bursty:
         ok &= np.rint(cp.duty_cycle * cp.n_frames) >= min_on_frames
@@ -286,7 +299,7 @@ def detect_carriers(cp: ChannelPowers, bandwidth_hz: float, sample_rate_hz: floa
         left_adj = np.concatenate([[False], np.isclose(np.diff(f), step)])
         right_adj = np.concatenate([np.isclose(np.diff(f), step), [False]])
         strongest_nb = np.maximum(np.where(left_adj, left, -np.inf), np.where(right_adj, right, -np.inf))
-        centred = np.abs(cp.centroid_hz[order]) < bandwidth_hz / 5
+        centred = np.abs(cp.centroid_hz[order]) < cp.bandwidth_hz / 5
         ok &= (p >= strongest_nb - adjacent_rejection_db) | centred
         if min_separation_hz > 0:
             near = np.abs(f[:, None] - f[None, :]) < min_separation_hz

@@ -10,6 +10,7 @@ Positions are WGS84 degrees, ``lat`` and ``lon`` separately; a route is a list o
 
 from __future__ import annotations
 
+import datetime
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -340,14 +341,13 @@ def parse_scenario(data: dict[str, Any], source: str = "<memory>") -> Scenario:
                      {"path_loss_exponent", "shadowing_db", "decorrelation_m"})
     base = _receiver(ctx, top.get("receiver", {}), "receiver", Receiver())
     start = sc.get("start_utc", "2026-01-01T12:00:00Z")
-    import datetime as _dt
     try:
-        if isinstance(start, _dt.datetime):
-            start_dt = start if start.tzinfo else start.replace(tzinfo=_dt.timezone.utc)
+        if isinstance(start, datetime.datetime):
+            start_dt = start
         else:
-            start_dt = _dt.datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-            if start_dt.tzinfo is None:
-                start_dt = start_dt.replace(tzinfo=_dt.timezone.utc)
+            start_dt = datetime.datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        if start_dt.tzinfo is None:
+            start_dt = start_dt.replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         raise ctx.fail("scenario.start_utc", f"{start!r} is not an ISO 8601 time") from None
     sensors_raw = top["sensors"]
@@ -378,7 +378,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<memory>") -> Scenario:
                 raise ctx.fail(f"{what}s", f"duplicate {what} id {it.id!r}")
             seen.add(it.id)
     return Scenario(
-        name=sc.get("name", Path(source).stem) if isinstance(sc.get("name", ""), str) else Path(source).stem,
+        name=ctx.string(sc, "name", "scenario", Path(source).stem),
         seed=ctx.integer(sc, "seed", "scenario", 1, 0, 2**32 - 1),
         start_utc=start_dt.timestamp(),
         duration_s=ctx.num(sc, "duration_s", "scenario", 600.0, 1, 30 * 86400),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from rfhunt.errors import SourceError
-from sensors.sim.world import World
+from sensors.sim.world import World, _seed
 from sensors.sources.base import IQBlock, IQSource, complex_to_cu8
 from sensors.sources.open import register_scheme
 from sensors.sources.rtltcp import R820T_GAINS_TENTH_DB
@@ -40,7 +40,7 @@ class SimulatedSource(IQSource):
         self.world = world
         self.sensor = world.scenario.sensor(sensor_id)
         self.t_s = float(t_s)
-        self.rng = np.random.default_rng([seed, abs(hash(sensor_id)) % (2**31)])
+        self.rng = np.random.default_rng([seed, _seed(sensor_id)])  # reproducible across processes
         self.sample_rate_hz = 2.4e6
         self.gain_db = 30.0
 

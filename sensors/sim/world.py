@@ -27,6 +27,7 @@ SPAN_MARGIN_HZ = 150e3
 
 
 def _seed(*parts: object) -> int:
+    """A stable seed from names (Python's hash() of a str changes from process to process)."""
     return zlib.crc32("/".join(map(str, parts)).encode())
 
 

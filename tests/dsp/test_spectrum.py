@@ -73,7 +73,7 @@ def test_channel_power_accuracy_and_detection():
     for f, p in truth.items():
         x += qpsk_carrier(n, f - FC, p, rng)
     cp = channel_powers(x, FS, FC, CH, 180e3)
-    found = detect_carriers(cp, 180e3, FS)
+    found = detect_carriers(cp)
     assert set(np.round(found.freq_hz)) == set(np.round(list(truth)))
     for f, p in zip(found.freq_hz, found.signal_dbfs):
         # ~97 % of the carrier's power lies inside 180 kHz
@@ -86,7 +86,7 @@ def test_no_false_alarms_on_noise_and_dc_spike():
         rng = np.random.default_rng(100 + seed)
         x = noise(48_000, -60, rng) + np.complex64(10 ** (-45 / 20))  # a DC spike 15 dB over the noise
         cp = channel_powers(x, FS, FC, CH, 180e3)
-        hits += detect_carriers(cp, 180e3, FS).index.size
+        hits += detect_carriers(cp).index.size
     assert hits == 0
 
 
@@ -109,8 +109,8 @@ def test_bursty_uplink_detection_and_duty_cycle():
     on = (t % 4.615e-3) < 0.577e-3  # one timeslot per TDMA frame
     x += burst * on
     cp = channel_powers(x, FS, FC, CH, 180e3)
-    mean_only = detect_carriers(cp, 180e3, FS)
-    bursts = detect_carriers(cp, 180e3, FS, bursty=True)
+    mean_only = detect_carriers(cp)
+    bursts = detect_carriers(cp, bursty=True)
     assert CH[2] in bursts.freq_hz
     i = int(np.flatnonzero(bursts.freq_hz == CH[2])[0])
     assert bursts.signal_dbfs[i] == pytest.approx(-45, abs=1.5)
@@ -126,7 +126,7 @@ def test_adjacent_skirt_is_not_a_carrier():
     n = 48_000
     x = noise(n, -75, rng) + gmsk_like(n, CH[4] - FC, -20, rng)
     cp = channel_powers(x, FS, FC, CH, 180e3)
-    found = detect_carriers(cp, 180e3, FS)
+    found = detect_carriers(cp)
     assert list(found.freq_hz) == [CH[4]]
 
 
