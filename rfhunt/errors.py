@@ -37,7 +37,22 @@ class DspError(RfhuntError, ValueError):
 
 
 class WireError(RfhuntError, ValueError):
-    """A message between sensor and collector is malformed, oversize or of an unknown version."""
+    """A message between sensor and collector is malformed, oversize or of an unknown version.
+
+    Attributes
+    ----------
+    reason : str
+        Short class for counters: ``oversize``, ``not_json``, ``not_object``, ``version``,
+        ``type`` or ``field``.
+    seq : int or None
+        The message's sequence number when it could be read, so the sender can be told
+        which message was refused.
+    """
+
+    def __init__(self, message: str, *, reason: str = "field", seq: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.seq = seq
 
 
 class StoreError(RfhuntError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -130,34 +131,54 @@ def decode(data: bytes) -> Detection | Heartbeat:
         is missing, unknown, of the wrong type or out of range.
     """
     if len(data) > MAX_MESSAGE_BYTES:
-        raise WireError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit")
+        raise WireError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                        reason="oversize")
     try:
         obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except WireError:
+        raise
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise WireError(f"message is not UTF-8 JSON: {exc}") from None
+        raise WireError(f"message is not UTF-8 JSON: {exc}", reason="not_json") from None
     if not isinstance(obj, dict):
-        raise WireError("message is not a JSON object")
+        raise WireError("message is not a JSON object", reason="not_object")
+    seq = obj.get("seq")
+    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None
     version = obj.pop("v", None)
     if version != WIRE_VERSION:
-        raise WireError(f"unsupported wire version {version!r} (this collector speaks {WIRE_VERSION})")
+        raise WireError(f"unsupported wire version {version!r} (this collector speaks {WIRE_VERSION})",
+                        reason="version", seq=seq)
     type_name = obj.pop("type", None)
     if type_name not in RECORD_TYPES:
-        raise WireError(f"unknown message type {type_name!r}")
-    _validate(type_name, obj)
+        raise WireError(f"unknown message type {type_name!r}", reason="type", seq=seq)
+    try:
+        _validate(type_name, obj)
+    except WireError as exc:
+        exc.seq = seq
+        raise
     return RECORD_TYPES[type_name](**obj)
 
 
 def _reject_constant(name: str) -> None:
-    raise WireError(f"non-finite number {name} in message")
+    raise WireError(f"non-finite number {name} in message", reason="not_json")
 
 
 def _is_real(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
 def _check_id(name: str, v: Any) -> None:
-    if not isinstance(v, str) or not 1 <= len(v) <= 64 or not v.isprintable():
-        raise WireError(f"field {name!r} must be a printable string of 1-64 characters, got {v!r:.80}")
+    # ids end up in file names, log lines and map pages: letters, digits and . _ : - only
+    if not isinstance(v, str) or not _ID_RE.fullmatch(v):
+        raise WireError(f"field {name!r} must be 1-64 of A-Z a-z 0-9 . _ : -, got {v!r:.80}")
+
+
+def _check_text(name: str, v: Any, max_len: int) -> None:
+    # printable excludes NUL, control characters and lone surrogates (not encodable as UTF-8)
+    if not isinstance(v, str) or len(v) > max_len or not v.isprintable():
+        raise WireError(f"{name} must be printable text of at most {max_len} characters, got {v!r:.80}")
 
 
 def _check_range(name: str, v: Any, lo: float, hi: float) -> None:
@@ -197,18 +218,18 @@ def _validate(type_name: str, obj: dict[str, Any]) -> None:
         if not isinstance(feats, dict) or len(feats) > MAX_FEATURES:
             raise WireError(f"field 'features' must be an object of at most {MAX_FEATURES} entries")
         for key, val in feats.items():
-            if not isinstance(key, str) or not 1 <= len(key) <= 64:
-                raise WireError(f"feature name {key!r:.80} must be a string of 1-64 characters")
+            if not isinstance(key, str) or not key:
+                raise WireError(f"feature name {key!r:.80} must be a non-empty string")
+            _check_text(f"feature name {key[:64]!r}", key, 64)
             if isinstance(val, float) and not math.isfinite(val):
                 raise WireError(f"feature {key!r} is not finite")
             if val is not None and not isinstance(val, (bool, int, float, str)):
                 raise WireError(f"feature {key!r} must be a scalar, got {type(val).__name__}")
-            if isinstance(val, str) and len(val) > 1024:
-                raise WireError(f"feature {key!r} is longer than 1024 characters")
+            if isinstance(val, str):
+                _check_text(f"feature {key!r}", val, 1024)
     else:
         if not isinstance(obj["mobile"], bool):
             raise WireError(f"field 'mobile' must be true or false, got {obj['mobile']!r:.80}")
-        if not isinstance(obj["source_state"], str) or len(obj["source_state"]) > 256:
-            raise WireError("field 'source_state' must be a string of at most 256 characters")
+        _check_text("field 'source_state'", obj["source_state"], 256)
         for name in ("samples_read", "dropped_samples", "scans_done"):
             _check_int(name, obj[name])

@@ -48,7 +48,11 @@ class SensorNode:
         self.pos = position
         self.emit = emit
         self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
-        self.seq = 0
+        # The collector stores each (sensor_id, seq) once, so a restarted node must not reuse
+        # numbers: they start from the start-up time in microseconds (wall clock, also for a
+        # simulated source) and count up by one. A persisted outbox counter replaces this
+        # when the transport gains its outbox.
+        self.seq = time.time_ns() // 1000
         self.ppm = config.ppm
         self.stats = NodeStats()
         self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}

@@ -28,9 +28,9 @@ def test_round_trip_detection_and_heartbeat():
 @settings(max_examples=200, deadline=None)
 @given(power=st.floats(-200, 50), snr=st.floats(-50, 200), lat=st.floats(-90, 90), lon=st.floats(-180, 180),
        seq=st.integers(0, 2**40), chan=st.one_of(st.none(), st.integers(0, 1023)),
-       feats=st.dictionaries(st.text(min_size=1, max_size=20), st.one_of(
+       feats=st.dictionaries(st.text(min_size=1, max_size=20).filter(str.isprintable), st.one_of(
            st.none(), st.booleans(), st.integers(-2**53, 2**53), st.floats(allow_nan=False, allow_infinity=False),
-           st.text(max_size=50)), max_size=10))
+           st.text(max_size=50).filter(str.isprintable)), max_size=10))
 def test_round_trip_property(power, snr, lat, lon, seq, chan, feats):
     d = det(power_dbm=power, snr_db=snr, sensor_lat=lat, sensor_lon=lon, seq=seq, channel=chan, features=feats)
     assert decode(encode(d)) == d
@@ -55,6 +55,9 @@ def _msg(**changes):
     (_msg(seq=True), "'seq'"),
     (_msg(kind="tv"), "'kind'"),
     (_msg(sensor_id=""), "'sensor_id'"),
+    (_msg(sensor_id="<img src=x onerror=alert(1)>"), "'sensor_id'"),
+    (_msg(features={"a": "x\u0000y"}), "feature 'a' must be printable"),
+    (_msg(features={"a": "\ud800"}), "feature 'a' must be printable"),
     (_msg(features={"a": [1]}), "feature 'a'"),
     (_msg(features=[1]), "'features'"),
     (_msg(channel=1.5), "'channel'"),
@@ -87,3 +90,26 @@ def test_random_bytes_never_crash_decoder(data):
         decode(data)
     except WireError:
         pass
+
+
+def test_heartbeat_text_must_be_printable_and_encodable():
+    hb = Heartbeat("car-1", 3, 1.79e9, 22.5, 114.0, True, "ok", 10, 0, 3)
+    for bad in ("ok\x00", "\ud800", "a\nb"):
+        body = {"v": 1, "type": "heartbeat", **hb.__dict__, "source_state": bad}
+        with pytest.raises(WireError, match="source_state") as ei:
+            decode(json.dumps(body).encode())
+        assert ei.value.reason == "field" and ei.value.seq == 3
+
+
+@pytest.mark.parametrize("data, reason, seq", [
+    (b"{" + b" " * MAX_MESSAGE_BYTES + b"}", "oversize", None),
+    (b"\xff", "not_json", None),
+    (b"[]", "not_object", None),
+    (_msg(v=9), "version", 7),
+    (_msg(type="x"), "type", 7),
+    (_msg(power_dbm=None), "field", 7),
+])
+def test_wire_errors_carry_a_reason_class_and_the_seq(data, reason, seq):
+    with pytest.raises(WireError) as ei:
+        decode(data)
+    assert (ei.value.reason, ei.value.seq) == (reason, seq)

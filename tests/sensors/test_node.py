@@ -55,7 +55,11 @@ def test_node_emits_valid_records_and_tracks_its_lo_error():
     dets = [r for r in out if isinstance(r, Detection)]
     hbs = [r for r in out if isinstance(r, Heartbeat)]
     assert dets and len(hbs) >= 3 and hbs[0].mobile
-    assert [r.seq for r in out] == list(range(1, len(out) + 1))
+    assert [r.seq for r in out] == list(range(out[0].seq, out[0].seq + len(out)))
+    # a node started again later never reuses a sequence number (the collector would drop it)
+    again = []
+    SensorNode(cfg, SimulatedSource(WORLD, "car-1", seed=4), SourcePosition(src), again.append).heartbeat()
+    assert again[0].seq > out[-1].seq
     for r in out:
         assert decode(encode(r)) == r
     # the car moves: detections carry different positions
