@@ -2,8 +2,10 @@
 
 For now an emitter is identified by what one capture can tell cheaply:
 
-* GSM (downlink and uplink): ``(kind, ARFCN)``; a GSM detection without a channel falls
-  back on its frequency on the 200 kHz raster;
+* GSM (downlink and uplink): ``(kind, ARFCN)``; a GSM detection without a channel gets
+  the ARFCN of its frequency (so it joins the detections of the same carrier that came
+  with one), and only off the GSM900/DCS1800 rasters falls back on its frequency on the
+  200 kHz raster;
 * FM: ``(kind, frequency on the 100 kHz raster)``.
 
 :func:`association_key` is the one place that decides; a later refinement (decoded
@@ -17,11 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.store import DetectionRow, Store
+from dsp.bands import (
+    FM_RASTER_HZ,
+    GSM_CHANNEL_HZ,
+    downlink_hz_to_arfcn,
+    uplink_hz_to_arfcn,
+)
 
 log = logging.getLogger(__name__)
 
-FM_RASTER_HZ = 100e3
-GSM_RASTER_HZ = 200e3
+_HZ_TO_ARFCN = {"gsm_downlink": downlink_hz_to_arfcn, "gsm_uplink": uplink_hz_to_arfcn}
 
 
 @dataclass(frozen=True)
@@ -54,9 +61,13 @@ def association_key(det: DetectionRow) -> EmitterKey:
     if det.kind == "fm":
         f = _raster(det.freq_hz, FM_RASTER_HZ)
         return EmitterKey(f"fm:{f:.0f}", "fm", f, None)
-    if det.channel is not None:
-        return EmitterKey(f"{det.kind}:arfcn:{det.channel}", det.kind, det.freq_hz, det.channel)
-    f = _raster(det.freq_hz, GSM_RASTER_HZ)
+    channel = det.channel
+    if channel is None and det.kind in _HZ_TO_ARFCN:
+        arfcn = int(_HZ_TO_ARFCN[det.kind](det.freq_hz))
+        channel = arfcn if arfcn >= 0 else None
+    if channel is not None:
+        return EmitterKey(f"{det.kind}:arfcn:{channel}", det.kind, det.freq_hz, channel)
+    f = _raster(det.freq_hz, GSM_CHANNEL_HZ)
     return EmitterKey(f"{det.kind}:freq:{f:.0f}", det.kind, f, None)
 
 

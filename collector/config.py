@@ -1,16 +1,22 @@
 """The collector's TOML configuration.
 
-Example (every key optional; relative paths are relative to the file)::
+Example (every key optional; relative paths, including the file of a ``sqlite:///``
+URL, are relative to the folder of the config file)::
 
     [collector]
     db_url = "sqlite:///rfhunt.db"
     bind = "tcp://127.0.0.1:5555"
     pub_bind = "tcp://127.0.0.1:5556"     # live feed of emitter updates; omit for none
     relocate_interval_s = 2.0
+    max_future_s = 86400                  # records dated further ahead are rejected
 
     [localization]
     shadowing_db = 6.0
     path_loss_exponent = { gsm_downlink = 3.0, gsm_uplink = 3.0, fm = 2.8 }
+    locate_window_s = 3600                # fit detections this far before the last one
+
+    [judge]
+    uplink_window_s = 3600                # GOIP clusters: uplinks heard this recently
 
     [reference]
     gsm_csv = "operator_cells.csv"
@@ -27,6 +33,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from collector.store import redact_url
 from rfhunt.errors import ConfigError
 from rfhunt.records import KINDS
 
@@ -55,6 +65,14 @@ class CollectorConfig:
         Reference files (see :mod:`collector.reference`).
     max_batch : int
         Most messages stored in one transaction.
+    max_future_s : float
+        Records dated more than this ahead of the collector's clock are rejected, seconds.
+    locate_window_s : float
+        An emitter is located from its detections of the last ``locate_window_s`` seconds
+        before its last detection.
+    uplink_window_s : float
+        GSM uplink emitters last heard more than this before the newest uplink do not
+        count for GOIP clusters, seconds.
     """
 
     db_url: str = "sqlite:///rfhunt.db"
@@ -66,11 +84,15 @@ class CollectorConfig:
     gsm_csv: Path | None = None
     fm_registry_csv: Path | None = None
     max_batch: int = 1000
+    max_future_s: float = 86400.0
+    locate_window_s: float = 3600.0
+    uplink_window_s: float = 3600.0
 
 
 _SECTIONS = {
-    "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch"},
-    "localization": {"shadowing_db", "path_loss_exponent"},
+    "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s"},
+    "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s"},
+    "judge": {"uplink_window_s"},
     "reference": {"gsm_csv", "fm_registry_csv"},
 }
 
@@ -85,6 +107,20 @@ def _string(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where} must be a non-empty string, got {value!r}")
     return value
+
+
+def _sqlite_relative_to(url: str, base: Path, where: str) -> str:
+    """``url`` with a relative SQLite file path made absolute under ``base``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{where} is not a database URL: {redact_url(url)}") from None
+    db = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not db or db == ":memory:" or db.startswith("file:"):
+        return url
+    if Path(db).is_absolute():
+        return url
+    return parsed.set(database=str(base.resolve() / db)).render_as_string(hide_password=False)
 
 
 def load_collector_config(path: str | Path | None = None) -> CollectorConfig:
@@ -122,9 +158,11 @@ def load_collector_config(path: str | Path | None = None) -> CollectorConfig:
 
 
 def _convert(key: str, value: Any, where: str, base: Path) -> Any:
-    if key in ("db_url", "bind", "pub_bind"):
+    if key == "db_url":
+        return _sqlite_relative_to(_string(value, where), base, where)
+    if key in ("bind", "pub_bind"):
         return _string(value, where)
-    if key in ("relocate_interval_s", "shadowing_db"):
+    if key in ("relocate_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s"):
         return _positive(value, where)
     if key == "max_batch":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

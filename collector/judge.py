@@ -9,6 +9,10 @@
   each lies inside the other's 95 % ellipse (mutual, so one badly located emitter with a
   huge ellipse does not swallow its neighbours); clusters are the connected components.
   A cluster of >= 4 channels makes each member ``goip_suspect``, else ``uplink``.
+  Only uplinks that are really located (heard from three positions or more; an
+  underdetermined one sits at the strongest sensor, so all phones one rooftop hears would
+  look co-located) and heard within ``uplink_window_s`` of the newest uplink take part;
+  the others are ``uplink`` with the reason why.
 * An emitter without a position yet gets ``pending`` where the verdict needs one.
 """
 
@@ -26,6 +30,8 @@ FM_TOLERANCE_HZ = 50e3
 GSM_KNOWN_RADIUS_M = 35e3
 COLOCATED_M = 300.0
 GOIP_MIN_CHANNELS = 4
+#: Uplinks last heard longer than this (s) before the newest uplink do not cluster.
+DEFAULT_UPLINK_WINDOW_S = 3600.0
 
 #: Verdicts that deserve attention (maps draw them in red tones).
 ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip_suspect"})
@@ -37,11 +43,6 @@ class Judgement:
 
     verdict: str
     reasons: tuple[str, ...]
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (m) between two WGS84 points in degrees."""
-    return float(geo.distance_m(lat1, lon1, lat2, lon2))
 
 
 def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
@@ -64,7 +65,7 @@ def judge_gsm_downlink(em: EmitterRow, reference: Reference) -> Judgement:
     if em.channel is None:
         return Judgement("suspicious", (f"carrier at {em.freq_hz / 1e6:.1f} MHz has no ARFCN to check",))
     cells = [c for c in reference.gsm_cells if c.arfcn == em.channel]
-    near = [(distance_m(em.lat, em.lon, c.lat, c.lon), c) for c in cells]
+    near = [(float(geo.distance_m(em.lat, em.lon, c.lat, c.lon)), c) for c in cells]
     near = [(d, c) for d, c in near if d <= GSM_KNOWN_RADIUS_M]
     if near:
         d, c = min(near, key=lambda t: t[0])
@@ -75,7 +76,7 @@ def judge_gsm_downlink(em: EmitterRow, reference: Reference) -> Judgement:
 
 
 def _colocated(a: EmitterRow, b: EmitterRow) -> bool:
-    if distance_m(a.lat, a.lon, b.lat, b.lon) <= COLOCATED_M:
+    if geo.distance_m(a.lat, a.lon, b.lat, b.lon) <= COLOCATED_M:
         return True
 
     def inside(p: EmitterRow, q: EmitterRow) -> bool:
@@ -86,9 +87,37 @@ def _colocated(a: EmitterRow, b: EmitterRow) -> bool:
     return inside(a, b) and inside(b, a)
 
 
-def uplink_clusters(emitters: Sequence[EmitterRow]) -> list[list[EmitterRow]]:
-    """Connected components of co-located, located GSM uplink emitters (see module notes)."""
-    ups = [e for e in emitters if e.kind == "gsm_uplink" and e.lat is not None and e.lon is not None]
+def _located_uplinks(emitters: Sequence[EmitterRow]) -> list[EmitterRow]:
+    return [e for e in emitters if e.kind == "gsm_uplink" and e.lat is not None and e.lon is not None]
+
+
+def _left_out(em: EmitterRow, newest_utc: float | None, uplink_window_s: float) -> str | None:
+    """Why a located uplink emitter takes no part in clustering, or None if it does."""
+    if em.underdetermined:
+        return "heard from fewer than 3 positions: too vaguely located to cluster"
+    if newest_utc is not None and (em.last_seen_utc is None or em.last_seen_utc < newest_utc - uplink_window_s):
+        return f"not heard in the {uplink_window_s / 3600:g} h before the newest uplink"
+    return None
+
+
+def _newest_uplink_utc(ups: Sequence[EmitterRow]) -> float | None:
+    seen = [e.last_seen_utc for e in ups if e.last_seen_utc is not None]
+    return max(seen) if seen else None
+
+
+def uplink_clusters(emitters: Sequence[EmitterRow], uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S
+                    ) -> list[list[EmitterRow]]:
+    """Connected components of co-located GSM uplink emitters (see module notes).
+
+    Parameters
+    ----------
+    emitters : sequence of EmitterRow
+    uplink_window_s : float
+        Only uplinks last seen within this many seconds of the newest uplink count.
+    """
+    located = _located_uplinks(emitters)
+    newest = _newest_uplink_utc(located)
+    ups = [e for e in located if _left_out(e, newest, uplink_window_s) is None]
     parent = list(range(len(ups)))
 
     def find(i: int) -> int:
@@ -107,8 +136,12 @@ def uplink_clusters(emitters: Sequence[EmitterRow]) -> list[list[EmitterRow]]:
     return list(groups.values())
 
 
-def judge(emitters: Sequence[EmitterRow], reference: Reference) -> dict[int, Judgement]:
-    """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set)."""
+def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
+          uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S) -> dict[int, Judgement]:
+    """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set).
+
+    ``uplink_window_s``: see :func:`uplink_clusters`.
+    """
     out: dict[int, Judgement] = {}
     for em in emitters:
         if em.kind == "fm":
@@ -117,7 +150,13 @@ def judge(emitters: Sequence[EmitterRow], reference: Reference) -> dict[int, Jud
             out[em.id] = judge_gsm_downlink(em, reference)
         elif em.kind == "gsm_uplink" and (em.lat is None or em.lon is None):
             out[em.id] = Judgement("pending", ("not located yet",))
-    for cluster in uplink_clusters(emitters):
+    located = _located_uplinks(emitters)
+    newest = _newest_uplink_utc(located)
+    for em in located:
+        why = _left_out(em, newest, uplink_window_s)
+        if why is not None:
+            out[em.id] = Judgement("uplink", (why,))
+    for cluster in uplink_clusters(emitters, uplink_window_s):
         channels = sorted({e.channel if e.channel is not None else round(e.freq_hz) for e in cluster})
         if len(channels) >= GOIP_MIN_CHANNELS:
             why = f"{len(channels)} uplink channels transmitting from one place"

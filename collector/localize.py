@@ -10,8 +10,9 @@ clamped to >= 1 m) to the emitter, ``n`` the configured path-loss exponent and `
 east/north tangent plane (metres) around the centroid of the sensor positions.
 
 Repeated measurements at one position
-    Powers reported from the same position (rounded to ~0.1 m) are averaged in dB first
-    and count as **one** point. Averaging removes fast fading and receiver noise, but
+    Powers reported from the same ``decorrelation_m``-square cell of the ground (50 m by
+    default; with 0, the same point to ~0.1 m) are averaged in dB first and count as
+    **one** point. Averaging removes fast fading and receiver noise, but
     shadowing belongs to the position, not to the measurement, so the averaged point keeps
     the full shadowing sigma (it is *not* shrunk by sqrt(N)). A fixed sensor reporting 50
     times therefore weighs as much as one that reported once.
@@ -46,8 +47,7 @@ from scipy.optimize import least_squares
 from scipy.stats import chi2
 
 from rfhunt.errors import DspError
-from rfhunt.geo import from_enu as geodetic_from_enu
-from rfhunt.geo import to_enu as enu_from_geodetic
+from rfhunt.geo import from_enu, to_enu
 
 _CHI2_2_95 = float(chi2.ppf(0.95, 2))
 _MIN_DISTANCE_M = 1.0
@@ -77,8 +77,6 @@ class Location:
         Number of distinct sensor positions used.
     underdetermined : bool
         Fewer than three distinct positions: the position is the strongest one's.
-    sigma_db : float or None
-        The shadowing sigma the ellipse was scaled with (see module notes), dB.
     """
 
     lat: float
@@ -90,10 +88,16 @@ class Location:
     rms_residual_db: float | None
     n_points: int
     underdetermined: bool
-    sigma_db: float | None = None
 
 
 # ----------------------------------------------------------------------------- geometry
+def _major_minor_axes(orientation_deg: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Unit vectors (east, north) of the major and minor axes of an ellipse whose major
+    axis bears ``orientation_deg`` clockwise from north."""
+    th = math.radians(orientation_deg)
+    return (math.sin(th), math.cos(th)), (math.cos(th), -math.sin(th))
+
+
 def ellipse_points(
     lat: float, lon: float, semi_major_m: float, semi_minor_m: float, orientation_deg: float, n: int = 72
 ) -> list[tuple[float, float]]:
@@ -112,11 +116,8 @@ def ellipse_points(
     """
     t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
     a, b = semi_major_m * np.cos(t), semi_minor_m * np.sin(t)
-    th = math.radians(orientation_deg)
-    # Major axis unit vector (east, north) = (sin th, cos th); minor = (cos th, -sin th).
-    east = a * math.sin(th) + b * math.cos(th)
-    north = a * math.cos(th) - b * math.sin(th)
-    la, lo = geodetic_from_enu(east, north, lat, lon)
+    (ue, un), (ve, vn) = _major_minor_axes(orientation_deg)
+    la, lo = from_enu(a * ue + b * ve, a * un + b * vn, lat, lon)
     pts = [(float(p), float(q)) for p, q in zip(la, lo)]
     return pts + [pts[0]]
 
@@ -128,11 +129,11 @@ def _distinct_positions(lat: NDArray, lon: NDArray, power: NDArray, cell_m: floa
     ~0.1 m) or, with ``cell_m`` > 0, the same ``cell_m``-square cell of the ground, inside
     which shadowing is one draw."""
     if cell_m > 0:
-        e, n = enu_from_geodetic(lat, lon, float(lat[0]), float(lon[0]))
+        e, n = to_enu(lat, lon, float(lat[0]), float(lon[0]))
         keys = np.column_stack([np.floor(e / cell_m), np.floor(n / cell_m)]).astype(np.int64)
     else:
         keys = np.round(np.column_stack([lat, lon]) * 1e6).astype(np.int64)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     count = np.bincount(inverse)
     mean_p = np.bincount(inverse, weights=power) / count
@@ -217,7 +218,7 @@ def locate(
         return Location(float(plat[i]), float(plon[i]), None, None, None, None, None, npts, True)
 
     lat0, lon0 = float(np.mean(plat)), float(np.mean(plon))
-    x, y = enu_from_geodetic(plat, plon, lat0, lon0)
+    x, y = to_enu(plat, plon, lat0, lon0)
 
     # Coarse grid of the profile likelihood.
     span = max(float(np.ptp(x)), float(np.ptp(y)))
@@ -263,11 +264,11 @@ def locate(
         semi_minor = float(math.sqrt(_CHI2_2_95 * evals[0]))
         east, north = evecs[:, 1]
         orient = float(math.degrees(math.atan2(east, north)) % 180.0)
-    elat, elon = geodetic_from_enu(theta[0], theta[1], lat0, lon0)
+    elat, elon = from_enu(theta[0], theta[1], lat0, lon0)
     return Location(
         lat=float(elat), lon=float(elon), p0_dbm=float(theta[2]), semi_major_m=semi_major,
         semi_minor_m=semi_minor, orientation_deg=orient, rms_residual_db=rms, n_points=npts,
-        underdetermined=False, sigma_db=float(sigma_eff),
+        underdetermined=False,
     )
 
 
@@ -276,9 +277,8 @@ def inside_ellipse(
     semi_major_m: float, semi_minor_m: float, orientation_deg: float,
 ) -> bool:
     """True if (lat, lon) lies inside the ellipse (all degrees / metres, bearing from north)."""
-    e, n = enu_from_geodetic(lat, lon, centre_lat, centre_lon)
-    th = math.radians(orientation_deg)
-    u = float(e) * math.sin(th) + float(n) * math.cos(th)   # along the major axis
-    v = float(e) * math.cos(th) - float(n) * math.sin(th)   # along the minor axis
+    e, n = (float(x) for x in to_enu(lat, lon, centre_lat, centre_lon))
+    (ue, un), (ve, vn) = _major_minor_axes(orientation_deg)
+    u, v = e * ue + n * un, e * ve + n * vn   # along the major and the minor axis
     a, b = max(semi_major_m, 1e-9), max(semi_minor_m, 1e-9)
     return (u / a) ** 2 + (v / b) ** 2 <= 1.0

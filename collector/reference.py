@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +83,8 @@ def _text(text: str) -> str:
 
 
 def _pi(text: str) -> str:
-    int(text, 16)
-    if len(text) != 4:
-        raise ValueError("RDS PI must be 4 hex digits")
+    if not re.fullmatch(r"[0-9A-Fa-f]{4}", text):
+        raise ValueError("RDS PI must be exactly 4 hex digits")
     return text.upper()
 
 

@@ -9,18 +9,23 @@ Protocol
       true when (sensor_id, seq) was already stored, or a heartbeat is not newer than the
       last one);
     * ``{"ok": false, "seq": N | null, "error": "..."}`` when the message is rejected
-      (``seq`` salvaged from the JSON if it has an integer one) or the database refused
-      the batch (then the sensor should resend).
+      (``seq`` as far as the decoder could read it), is dated more than ``max_future_s``
+      ahead of the collector's clock, or the database refused the record (then the
+      sensor may resend).
 
     Messages over 16x the wire limit make ZeroMQ drop the connection (``MAXMSGSIZE``)
     instead of being read; smaller oversize ones are rejected with a reply.
 
 Processing
     Queued messages are drained (up to ``max_batch``) and stored in one transaction, then
-    acknowledged. New detections are associated with emitters at once; touched emitters
-    are re-located and all verdicts re-judged at most once per ``relocate_interval_s``,
-    and once more when :meth:`Collector.run` ends. With ``pub_bind`` set, each updated
-    emitter is published on a PUB socket as ``[b"emitter", json]``.
+    acknowledged. If the database refuses the batch, its records are stored again one by
+    one, so only the record at fault is refused. New detections are associated with
+    emitters at once; touched emitters are re-located (from their detections of the last
+    ``locate_window_s``) and all verdicts re-judged at most once per
+    ``relocate_interval_s``, and once more when :meth:`Collector.run` ends. An emitter
+    whose relocation fails is retried on the next passes and dropped after
+    :data:`MAX_RELOCATE_FAILURES`. With ``pub_bind`` set, each updated emitter is
+    published on a PUB socket as ``[b"emitter", json]``.
 
 Nothing a sensor sends stops the service: every failure is logged as ``key=value``
 pairs and counted in :attr:`Collector.counters`.
@@ -53,73 +58,73 @@ log = logging.getLogger(__name__)
 #: ZeroMQ drops peers sending messages larger than this (bytes) without reading them.
 ZMQ_MAX_MESSAGE_BYTES = 16 * MAX_MESSAGE_BYTES
 
-# First words of rfhunt.records.decode's messages -> reason class for the counters.
-_REASON_PREFIXES = (
-    ("message of", "oversize"),
-    ("message is not UTF-8 JSON", "not_json"),
-    ("message is not a JSON object", "not_object"),
-    ("non-finite number", "not_json"),
-    ("unsupported wire version", "version"),
-    ("unknown message type", "type"),
-)
-
-
-def reason_class(error: WireError) -> str:
-    """Short class of a wire error, for counting (``oversize``, ``not_json``, ``field``, ...)."""
-    text = str(error)
-    for prefix, cls in _REASON_PREFIXES:
-        if text.startswith(prefix):
-            return cls
-    return "field"
-
-
-def _salvage_seq(payload: bytes) -> int | None:
-    """The integer ``seq`` of a rejected message, if it is a JSON object that has one."""
-    if len(payload) > MAX_MESSAGE_BYTES:
-        return None
-    try:
-        obj = json.loads(payload)
-    except (ValueError, RecursionError):
-        return None
-    seq = obj.get("seq") if isinstance(obj, dict) else None
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+#: Relocation passes an emitter may fail before it is dropped from the pending set.
+MAX_RELOCATE_FAILURES = 3
 
 
 def relocate_emitters(
     store: Store, config: CollectorConfig, emitter_ids: Iterable[int], *, now_utc: float | None = None
-) -> set[int]:
-    """Re-locate the given emitters from all their detections; return those updated."""
+) -> tuple[set[int], dict[int, str]]:
+    """Re-locate the given emitters from their recent detections.
+
+    Each emitter is fitted from its detections of the ``config.locate_window_s`` seconds
+    before its ``last_seen_utc``. A failure of one emitter does not stop the others.
+
+    Returns
+    -------
+    located : set of int
+        Ids of the emitters updated.
+    failed : dict
+        Emitter id -> ``"ExceptionType: message"`` for those whose relocation raised.
+    """
     now = time.time() if now_utc is None else now_utc
-    done = set()
+    done: set[int] = set()
+    failed: dict[int, str] = {}
     for emitter_id in sorted(set(emitter_ids)):
-        em = store.emitter(emitter_id)
-        dets = store.detections(emitter_id=emitter_id)
-        if em is None or not dets:
-            continue
-        n_exp = config.path_loss_exponent[em.kind]
-        loc = locate(
-            [d.sensor_lat for d in dets], [d.sensor_lon for d in dets], [d.power_dbm for d in dets],
-            path_loss_exponent=n_exp, shadowing_db=config.shadowing_db,
-        )
-        store.update_emitter(
-            emitter_id, lat=loc.lat, lon=loc.lon, semi_major_m=loc.semi_major_m, semi_minor_m=loc.semi_minor_m,
-            orientation_deg=loc.orientation_deg, est_power_dbm=loc.p0_dbm, path_loss_exponent=n_exp,
-            rms_residual_db=loc.rms_residual_db, underdetermined=loc.underdetermined, updated_utc=now,
-        )
-        log.info(
-            "located emitter=%d kind=%s points=%d lat=%.6f lon=%.6f semi_major_m=%s underdetermined=%s",
-            emitter_id, em.kind, loc.n_points, loc.lat, loc.lon,
-            "none" if loc.semi_major_m is None else f"{loc.semi_major_m:.0f}", loc.underdetermined,
-        )
-        done.add(emitter_id)
-    return done
+        try:
+            if _relocate_one(store, config, emitter_id, now):
+                done.add(emitter_id)
+        except Exception as exc:  # noqa: BLE001 - one bad emitter must not stop the others
+            failed[emitter_id] = f"{type(exc).__name__}: {exc}"
+            log.error("relocate failed emitter=%d error=%r", emitter_id, failed[emitter_id])
+    return done, failed
 
 
-def rejudge(store: Store, reference: Reference, *, now_utc: float | None = None) -> set[int]:
-    """Judge every emitter again; store and return the ids whose verdict or reasons changed."""
+def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: float) -> bool:
+    """Locate one emitter and store the result; False if it has nothing to locate from."""
+    em = store.emitter(emitter_id)
+    if em is None or em.last_seen_utc is None:
+        return False
+    dets = store.detections(emitter_id=emitter_id, since_utc=em.last_seen_utc - config.locate_window_s)
+    if not dets:
+        return False
+    n_exp = config.path_loss_exponent[em.kind]
+    loc = locate(
+        [d.sensor_lat for d in dets], [d.sensor_lon for d in dets], [d.power_dbm for d in dets],
+        path_loss_exponent=n_exp, shadowing_db=config.shadowing_db,
+    )
+    store.update_emitter(
+        emitter_id, lat=loc.lat, lon=loc.lon, semi_major_m=loc.semi_major_m, semi_minor_m=loc.semi_minor_m,
+        orientation_deg=loc.orientation_deg, est_power_dbm=loc.p0_dbm, path_loss_exponent=n_exp,
+        rms_residual_db=loc.rms_residual_db, underdetermined=loc.underdetermined, updated_utc=now,
+    )
+    log.info(
+        "located emitter=%d kind=%s points=%d lat=%.6f lon=%.6f semi_major_m=%s underdetermined=%s",
+        emitter_id, em.kind, loc.n_points, loc.lat, loc.lon,
+        "none" if loc.semi_major_m is None else f"{loc.semi_major_m:.0f}", loc.underdetermined,
+    )
+    return True
+
+
+def rejudge(store: Store, reference: Reference, *, uplink_window_s: float = 3600.0,
+            now_utc: float | None = None) -> set[int]:
+    """Judge every emitter again; store and return the ids whose verdict or reasons changed.
+
+    ``uplink_window_s`` is passed on to :func:`collector.judge.judge`.
+    """
     now = time.time() if now_utc is None else now_utc
     emitters = store.emitters()
-    verdicts = judge(emitters, reference)
+    verdicts = judge(emitters, reference, uplink_window_s=uplink_window_s)
     changed = set()
     for em in emitters:
         j = verdicts.get(em.id)
@@ -165,6 +170,7 @@ class Collector:
         self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}}
         self._lock = threading.Lock()
         self._pending: set[int] = set()
+        self._relocate_failures: dict[int, int] = {}
         self._last_relocate = 0.0
         ctx = context or zmq.Context.instance()
         self._router = ctx.socket(zmq.ROUTER)
@@ -237,13 +243,22 @@ class Collector:
         """Re-locate the emitters touched since the last pass and re-judge; publish changes."""
         pending, self._pending = self._pending, set()
         self._last_relocate = time.monotonic()
+        located, failed = relocate_emitters(self.store, self.config, pending)
+        for emitter_id in located:
+            self._relocate_failures.pop(emitter_id, None)
+        for emitter_id, error in failed.items():
+            n = self._relocate_failures.get(emitter_id, 0) + 1
+            if n < MAX_RELOCATE_FAILURES:
+                self._relocate_failures[emitter_id] = n
+                self._pending.add(emitter_id)
+            else:
+                self._relocate_failures.pop(emitter_id, None)
+                log.error("relocate gave up emitter=%d failures=%d error=%r", emitter_id, n, error)
         try:
-            located = relocate_emitters(self.store, self.config, pending)
-            changed = rejudge(self.store, self.reference)
-        except Exception as exc:  # noqa: BLE001 - one bad emitter must not stop the service
-            log.error("relocate failed emitters=%d error=%r", len(pending), f"{type(exc).__name__}: {exc}")
-            self._pending |= pending
-            return
+            changed = rejudge(self.store, self.reference, uplink_window_s=self.config.uplink_window_s)
+        except Exception as exc:  # noqa: BLE001 - judged again on the next pass
+            log.error("rejudge failed error=%r", f"{type(exc).__name__}: {exc}")
+            changed = set()
         if self._pub is not None:
             for emitter_id in sorted(located | changed):
                 em = self.store.emitter(emitter_id)
@@ -268,34 +283,56 @@ class Collector:
                 self._reject(identity, "framing", f"expected 1 frame, got {len(payload)}", None)
                 continue
             try:
-                batch.append((identity, decode(payload[0])))
+                rec = decode(payload[0])
             except WireError as exc:
-                self._reject(identity, reason_class(exc), str(exc), _salvage_seq(payload[0]))
+                self._reject(identity, exc.reason, str(exc), exc.seq)
+                continue
             except Exception as exc:  # noqa: BLE001 - a decoder bug must not kill the service
                 log.exception("decoder failed peer=%s", identity.hex())
                 self._reject(identity, "internal", f"{type(exc).__name__}: {exc}", None)
+                continue
+            ahead_s = rec.t_utc - time.time()
+            if ahead_s > self.config.max_future_s:
+                self._reject(identity, "future", f"t_utc {rec.t_utc} of {rec.sensor_id} is {ahead_s:.0f} s ahead "
+                             f"of the collector's clock (limit {self.config.max_future_s:.0f} s)", rec.seq)
+                continue
+            batch.append((identity, rec))
         if batch:
             self._store_batch(batch)
         return n
 
     def _store_batch(self, batch: list[tuple[bytes, Detection | Heartbeat]]) -> None:
+        """Store a batch in one transaction; if that fails, record by record, so that only
+        the records the database refuses are rejected."""
         try:
-            flags = self.store.add_batch([rec for _, rec in batch])
-        except StoreError as exc:
-            for identity, rec in batch:
-                self._reject(identity, "store", str(exc), rec.seq)
-            return
-        stored = sum(flags)
+            flags: list[bool | None] = list(self.store.add_batch([rec for _, rec in batch]))
+        except Exception as exc:  # noqa: BLE001 - find the record at fault below
+            log.warning("batch refused batch=%d error=%r; storing one by one", len(batch), _describe(exc))
+            flags = [self._store_one(identity, rec) for identity, rec in batch]
+        done = [(identity, rec, ok) for (identity, rec), ok in zip(batch, flags) if ok is not None]
+        stored = sum(1 for *_, ok in done if ok)
         self._count("stored", stored)
-        self._count("duplicates", len(flags) - stored)
-        for (identity, rec), ok in zip(batch, flags):
+        self._count("duplicates", len(done) - stored)
+        for identity, rec, ok in done:
             self._reply(identity, {"ok": True, "seq": rec.seq, "dup": not ok})
-        log.info("stored batch=%d new=%d dup=%d", len(batch), stored, len(flags) - stored)
-        if any(ok and isinstance(rec, Detection) for (_, rec), ok in zip(batch, flags)):
+        log.info("stored batch=%d new=%d dup=%d refused=%d", len(batch), stored, len(done) - stored,
+                 len(batch) - len(done))
+        if any(ok and isinstance(rec, Detection) for _, rec, ok in done):
             try:
                 self._pending |= associate(self.store)
-            except StoreError as exc:
-                log.error("association failed error=%r", str(exc))
+            except Exception as exc:  # noqa: BLE001 - retried with the next new detection
+                log.error("association failed error=%r", _describe(exc))
+
+    def _store_one(self, identity: bytes, rec: Detection | Heartbeat) -> bool | None:
+        """Store one record; True stored, False duplicate, None refused (and replied)."""
+        try:
+            return self.store.add_batch([rec])[0]
+        except StoreError as exc:
+            self._reject(identity, "store", str(exc), rec.seq)
+        except Exception as exc:  # noqa: BLE001 - e.g. a driver's UnicodeEncodeError
+            self._reject(identity, "store", f"database {self.store.url} refused the record: {_describe(exc)}",
+                         rec.seq)
+        return None
 
     def _summary(self) -> str:
         s = self.stats()
@@ -319,3 +356,8 @@ class Collector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """``"ExceptionType: message"`` for logs and replies."""
+    return f"{type(exc).__name__}: {exc}"

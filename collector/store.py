@@ -65,12 +65,16 @@ class SensorModel(Base):
 
 
 class SensorPositionModel(Base):
-    """One point of a sensor's track; one row per (sensor, time)."""
+    """One point of a sensor's track; one row per (sensor, time).
+
+    Points are added for mobile sensors, and for others only when their position changes.
+    The unique (sensor_id, t_utc) index also serves lookups by sensor.
+    """
 
     __tablename__ = "sensor_positions"
     __table_args__ = (UniqueConstraint("sensor_id", "t_utc", name="uq_sensor_positions_sensor_t"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.sensor_id"), index=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.sensor_id"))
     t_utc: Mapped[float] = mapped_column(Double)
     lat: Mapped[float] = mapped_column(Double)
     lon: Mapped[float] = mapped_column(Double)
@@ -218,7 +222,7 @@ EMITTER_UPDATABLE = frozenset(
     {
         "lat", "lon", "semi_major_m", "semi_minor_m", "orientation_deg", "est_power_dbm",
         "path_loss_exponent", "rms_residual_db", "underdetermined", "verdict", "reasons",
-        "updated_utc", "freq_hz",
+        "updated_utc",
     }
 )
 
@@ -348,9 +352,9 @@ class Store:
             raise StoreError(f"database {self.url} refused a read: {_short(exc)}") from None
 
     # ----------------------------------------------------------------- writing records
-    def add_detection(self, det: Detection, emitter_id: int | None = None) -> bool:
+    def add_detection(self, det: Detection) -> bool:
         """Store one detection; return False if its (sensor_id, seq) was already stored."""
-        return self._write(lambda s: self._add_detection(s, det, emitter_id))
+        return self._write(lambda s: self._add_detection(s, det))
 
     def add_heartbeat(self, hb: Heartbeat) -> bool:
         """Update the sensor's status from a heartbeat and add its position to the track.
@@ -367,7 +371,7 @@ class Store:
             out = []
             for rec in records:
                 if isinstance(rec, Detection):
-                    out.append(self._add_detection(session, rec, None))
+                    out.append(self._add_detection(session, rec))
                 elif isinstance(rec, Heartbeat):
                     out.append(self._add_heartbeat(session, rec))
                 else:
@@ -375,11 +379,6 @@ class Store:
             return out
 
         return self._write(work)
-
-    def add_many(self, records: Iterable[Detection | Heartbeat]) -> tuple[int, int]:
-        """Store many records in one transaction; return (stored, duplicates)."""
-        flags = self.add_batch(list(records))
-        return sum(flags), len(flags) - sum(flags)
 
     def _insert(self, session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; True if a row went in."""
@@ -394,20 +393,24 @@ class Store:
         assert sensor is not None
         return sensor
 
-    def _track(self, session: Session, sensor: SensorModel, t_utc: float, lat: float, lon: float) -> None:
-        self._insert(
-            session, SensorPositionModel,
-            {"sensor_id": sensor.sensor_id, "t_utc": t_utc, "lat": lat, "lon": lon},
-            ["sensor_id", "t_utc"],
-        )
+    def _track(self, session: Session, sensor: SensorModel, t_utc: float, lat: float, lon: float,
+               mobile: bool | None = None) -> None:
+        """Move the sensor if ``t_utc`` is its newest position; add a track point for a mobile
+        sensor (``mobile``: what the record says, else what is stored) or a changed position."""
+        moved = (sensor.lat, sensor.lon) != (lat, lon)
+        if moved or (sensor.mobile if mobile is None else mobile):
+            self._insert(
+                session, SensorPositionModel,
+                {"sensor_id": sensor.sensor_id, "t_utc": t_utc, "lat": lat, "lon": lon},
+                ["sensor_id", "t_utc"],
+            )
         if sensor.last_position_utc is None or t_utc >= sensor.last_position_utc:
             sensor.lat, sensor.lon, sensor.last_position_utc = lat, lon, t_utc
 
-    def _add_detection(self, session: Session, det: Detection, emitter_id: int | None) -> bool:
+    def _add_detection(self, session: Session, det: Detection) -> bool:
         sensor = self._ensure_sensor(session, det.sensor_id)
         values = {f.name: getattr(det, f.name) for f in fields(Detection)}
         values["features"] = dict(det.features)
-        values["emitter_id"] = emitter_id
         stored = self._insert(session, DetectionModel, values, ["sensor_id", "seq"])
         if stored:
             self._track(session, sensor, det.t_utc, det.sensor_lat, det.sensor_lon)
@@ -415,7 +418,7 @@ class Store:
 
     def _add_heartbeat(self, session: Session, hb: Heartbeat) -> bool:
         sensor = self._ensure_sensor(session, hb.sensor_id)
-        self._track(session, sensor, hb.t_utc, hb.sensor_lat, hb.sensor_lon)
+        self._track(session, sensor, hb.t_utc, hb.sensor_lat, hb.sensor_lon, hb.mobile)
         if sensor.last_heartbeat_utc is not None and hb.t_utc <= sensor.last_heartbeat_utc:
             return False
         sensor.mobile = hb.mobile
@@ -441,22 +444,29 @@ class Store:
         return self._write(work)
 
     def assign_detections(self, emitter_id: int, detection_ids: Sequence[int]) -> None:
-        """Attach detections to an emitter and refresh its count and first/last seen times."""
+        """Attach unassociated detections to an emitter and add them to its count and
+        first/last seen times (only the given detections are read, never its history).
+
+        Detections already attached to an emitter are left alone.
+        """
 
         def work(session: Session) -> None:
+            em = session.get(EmitterModel, emitter_id, with_for_update=session.get_bind().dialect.name != "sqlite")
+            if em is None:
+                raise StoreError(f"no emitter with id {emitter_id}")
             ids = list(detection_ids)
             for i in range(0, len(ids), 500):
-                session.execute(
-                    update(DetectionModel).where(DetectionModel.id.in_(ids[i:i + 500])).values(emitter_id=emitter_id)
-                )
-            n, first, last = session.execute(
-                select(func.count(DetectionModel.id), func.min(DetectionModel.t_utc), func.max(DetectionModel.t_utc))
-                .where(DetectionModel.emitter_id == emitter_id)
-            ).one()
-            session.execute(
-                update(EmitterModel).where(EmitterModel.id == emitter_id)
-                .values(n_detections=n, first_seen_utc=first, last_seen_utc=last)
-            )
+                free = (DetectionModel.id.in_(ids[i:i + 500])) & DetectionModel.emitter_id.is_(None)
+                n, first, last = session.execute(
+                    select(func.count(DetectionModel.id), func.min(DetectionModel.t_utc),
+                           func.max(DetectionModel.t_utc)).where(free)
+                ).one()
+                if not n:
+                    continue
+                session.execute(update(DetectionModel).where(free).values(emitter_id=emitter_id))
+                em.n_detections = (em.n_detections or 0) + n
+                em.first_seen_utc = first if em.first_seen_utc is None else min(em.first_seen_utc, first)
+                em.last_seen_utc = last if em.last_seen_utc is None else max(em.last_seen_utc, last)
 
         self._write(work)
 
@@ -520,11 +530,22 @@ class Store:
         stmt = select(SensorModel).order_by(SensorModel.sensor_id)
         return self._read(lambda s: [_row(SensorRow, x) for x in s.scalars(stmt)])
 
-    def sensor_tracks(self) -> dict[str, list[tuple[float, float, float]]]:
-        """Each sensor's track as time-ordered ``(t_utc, lat, lon)`` tuples."""
+    def sensor_tracks(self, sensor_ids: Iterable[str] | None = None) -> dict[str, list[tuple[float, float, float]]]:
+        """Each sensor's track as time-ordered ``(t_utc, lat, lon)`` tuples.
+
+        Parameters
+        ----------
+        sensor_ids : iterable of str, optional
+            Only these sensors' tracks (default: every sensor's).
+        """
         stmt = select(
             SensorPositionModel.sensor_id, SensorPositionModel.t_utc, SensorPositionModel.lat, SensorPositionModel.lon
         ).order_by(SensorPositionModel.sensor_id, SensorPositionModel.t_utc)
+        if sensor_ids is not None:
+            wanted = sorted(set(sensor_ids))
+            if not wanted:
+                return {}
+            stmt = stmt.where(SensorPositionModel.sensor_id.in_(wanted))
 
         def work(session: Session) -> dict[str, list[tuple[float, float, float]]]:
             out: dict[str, list[tuple[float, float, float]]] = {}

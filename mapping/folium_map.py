@@ -4,6 +4,10 @@ Folium wants ``[lat, lon]`` (degrees), which is the order used throughout this m
 Emitters are coloured by kind, alarming verdicts (:data:`collector.judge.ALARMING`) in red
 tones; each kind is one layer, sensors and tracks are two more, and a layer control
 switches them.
+
+Folium 0.20 writes tooltips and popups into JavaScript template literals, where ``${...}``
+runs code and a backtick ends the literal; every text that reaches one goes through
+:func:`safe_text`, which escapes it for HTML and for template literals.
 """
 
 from __future__ import annotations
@@ -26,6 +30,18 @@ ALARM_COLOURS = {"gsm_downlink": ("red", "#d62728"), "gsm_uplink": ("darkred", "
 KIND_ICONS = {"gsm_downlink": "tower-cell", "gsm_uplink": "phone", "fm": "radio"}
 
 
+def safe_text(text: object) -> str:
+    """``text`` escaped for HTML inside a JavaScript template literal.
+
+    :func:`html.escape` plus character references for the backtick, ``$`` and the
+    backslash, which a template literal would otherwise interpret.
+    """
+    return html.escape(str(text)).translate(_TEMPLATE_LITERAL_ESCAPES)
+
+
+_TEMPLATE_LITERAL_ESCAPES = str.maketrans({"`": "&#96;", "$": "&#36;", "\\": "&#92;"})
+
+
 def _iso(t_utc: float | None) -> str:
     return "—" if t_utc is None else datetime.fromtimestamp(t_utc, UTC).isoformat(timespec="seconds")
 
@@ -44,8 +60,8 @@ def emitter_ellipse(em: EmitterRow) -> list[tuple[float, float]] | None:
 
 
 def emitter_popup(em: EmitterRow) -> str:
-    """HTML popup text of an emitter (escaped)."""
-    e = html.escape
+    """HTML popup text of an emitter (every text through :func:`safe_text`)."""
+    e = safe_text
     chan = f"ARFCN {em.channel}, " if em.channel is not None else ""
     rows = [
         ("Kind", KIND_LABELS.get(em.kind, em.kind)),
@@ -63,12 +79,12 @@ def emitter_popup(em: EmitterRow) -> str:
 
 
 def _sensor_popup(s: SensorRow) -> str:
-    e = html.escape
+    e = safe_text
     kind = {True: "mobile", False: "fixed", None: "unknown"}[s.mobile]
     return (
         f"<b>Sensor {e(s.sensor_id)}</b> ({kind})<br>last position {_iso(s.last_position_utc)}"
         f"<br>last heartbeat {_iso(s.last_heartbeat_utc)}<br>source {e(s.source_state or '—')}"
-        f"<br>dropped samples {s.dropped_samples if s.dropped_samples is not None else '—'}"
+        f"<br>dropped samples {e(s.dropped_samples if s.dropped_samples is not None else '—')}"
     )
 
 
@@ -89,7 +105,8 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
         ``out_path``.
     """
     out = Path(out_path)
-    sensors, tracks, emitters = store.sensors(), store.sensor_tracks(), store.emitters()
+    sensors, emitters = store.sensors(), store.emitters()
+    tracks = store.sensor_tracks([s.sensor_id for s in sensors if s.mobile])
     points: list[tuple[float, float]] = []
     fmap = folium.Map(location=[0.0, 0.0], zoom_start=2, control_scale=True)
     if title:
@@ -102,18 +119,20 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
     for em in emitters:
         if em.lat is None or em.lon is None:
             continue
-        group = groups.setdefault(em.kind, folium.FeatureGroup(name=em.kind))
+        if em.kind not in groups:
+            groups[em.kind] = folium.FeatureGroup(name=safe_text(em.kind))
+        group = groups[em.kind]
         icon_colour, poly_colour = emitter_colours(em)
         ring = emitter_ellipse(em)
         if ring is not None:
             folium.Polygon(
                 [list(p) for p in ring], color=poly_colour, weight=1, fill=True, fill_opacity=0.15,
-                tooltip=f"emitter {em.id}: 95 % ellipse",
+                tooltip=safe_text(f"emitter {em.id}: 95 % ellipse"),
             ).add_to(group)
             points.extend(ring)
         folium.Marker(
             [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=360),
-            tooltip=f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip(),
+            tooltip=safe_text(f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip()),
             icon=folium.Icon(color=icon_colour, icon=KIND_ICONS.get(em.kind, "question"), prefix="fa"),
         ).add_to(group)
         points.append((em.lat, em.lon))
@@ -124,7 +143,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
         if s.lat is None or s.lon is None:
             continue
         folium.Marker(
-            [s.lat, s.lon], popup=folium.Popup(_sensor_popup(s), max_width=300), tooltip=f"sensor {s.sensor_id}",
+            [s.lat, s.lon], popup=folium.Popup(_sensor_popup(s), max_width=300), tooltip=safe_text(f"sensor {s.sensor_id}"),
             icon=folium.Icon(color="black" if s.mobile else "gray", icon="car" if s.mobile else "satellite-dish",
                              prefix="fa"),
         ).add_to(sensor_group)
@@ -132,7 +151,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
         track = [(lat, lon) for _, lat, lon in tracks.get(s.sensor_id, [])]
         if s.mobile and len(track) >= 2:
             folium.PolyLine([list(p) for p in track], color="#333333", weight=2, opacity=0.7,
-                            tooltip=f"track of {s.sensor_id}").add_to(track_group)
+                            tooltip=safe_text(f"track of {s.sensor_id}")).add_to(track_group)
             points.extend(track)
 
     for group in [*groups.values(), track_group, sensor_group]:
@@ -140,7 +159,6 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
     folium.LayerControl(collapsed=False).add_to(fmap)
     if points:
         lats, lons = [p[0] for p in points], [p[1] for p in points]
-        fmap.location = [(min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2]
         fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(20, 20))
     out.parent.mkdir(parents=True, exist_ok=True)
     fmap.save(str(out))

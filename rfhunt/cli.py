@@ -97,11 +97,12 @@ def cmd_sensor(args: argparse.Namespace) -> int:
 def cmd_collector(args: argparse.Namespace) -> int:
     from collector.config import load_collector_config
     from collector.service import Collector
+    from collector.store import redact_url
 
     cfg = load_collector_config(args.config)
     stop = _stop_on_signals()
     with Collector(cfg) as col:
-        logging.getLogger("rfhunt.collector").warning("event=start bind=%s db=%s", cfg.bind, cfg.db_url)
+        logging.getLogger("rfhunt.collector").warning("event=start bind=%s db=%s", cfg.bind, redact_url(cfg.db_url))
         col.run(stop)
     return 0
 

@@ -12,7 +12,6 @@ import csv
 import json
 import multiprocessing as mp
 import queue
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -24,12 +23,6 @@ from rfhunt.geo import distance_m, route_position
 from sensors.sim.scenario import Scenario, load_scenario
 
 DEMO_SCAN_INTERVAL_S = 20.0
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -146,18 +139,18 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     for p in (db, out / "rfhunt.db-wal", out / "rfhunt.db-shm"):
         p.unlink(missing_ok=True)
     gsm_csv, fm_csv = write_reference_files(scenario, out)
-    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     db_url = f"sqlite:///{db.resolve()}"
     # The deployment's propagation calibration: the exponent and shadowing an operator would
     # have fitted for this city (here, the scenario's own; the truth positions stay unseen).
     n_exp = scenario.propagation.path_loss_exponent
-    config = CollectorConfig(db_url=db_url, bind=endpoint, gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
+    config = CollectorConfig(db_url=db_url, bind="tcp://127.0.0.1:*", gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
                              shadowing_db=max(scenario.propagation.shadowing_db, 3.0),
                              path_loss_exponent={"gsm_downlink": n_exp, "gsm_uplink": n_exp, "fm": n_exp})
     say(f"rfhunt demo: scenario '{scenario.name}' ({len(scenario.sensors)} sensors, "
         f"{len(scenario.emitters)} emitters, {scenario.duration_s:.0f} s of air time)")
-    say(f"collector on {endpoint}, database {db}")
     collector = Collector(config)
+    endpoint = collector.endpoint  # the port the system gave the ROUTER socket
+    say(f"collector on {endpoint}, database {db}")
     stop = threading.Event()
     ct = threading.Thread(target=collector.run, args=(stop,), name="collector", daemon=True)
     ct.start()

@@ -23,12 +23,27 @@ def test_keys():
     assert association_key(row("fm", 100.098e6, None)).freq_hz == 100.1e6
     assert association_key(row("gsm_downlink", 935.2e6, 1)).key == "gsm_downlink:arfcn:1"
     assert association_key(row("gsm_uplink", 890.2e6, 1)).key == "gsm_uplink:arfcn:1"
-    assert association_key(row("gsm_uplink", 890.21e6, None)).key == "gsm_uplink:freq:890200000"
+    assert association_key(row("gsm_uplink", 870.01e6, None)).key == "gsm_uplink:freq:870000000"  # off every raster
+
+
+def test_channel_less_gsm_detection_joins_the_same_carrier(sqlite_url):
+    # the same carriers, once with their ARFCN and once without: one emitter each, not two
+    with Store.open(sqlite_url) as store:
+        store.add_batch([
+            d(1, "gsm_downlink", 935.2e6, 1), d(2, "gsm_downlink", 935.2e6, None, "s2"),
+            d(3, "gsm_uplink", 880.2e6, 975), d(4, "gsm_uplink", 880.21e6, None),
+            d(5, "gsm_downlink", 1805.2e6, None), d(6, "gsm_downlink", 1805.2e6, 512, "s2"),
+        ])
+        associate(store)
+        by_key = {e.assoc_key: e for e in store.emitters()}
+        assert set(by_key) == {"gsm_downlink:arfcn:1", "gsm_uplink:arfcn:975", "gsm_downlink:arfcn:512"}
+        assert all(e.n_detections == 2 for e in by_key.values())
+        assert by_key["gsm_downlink:arfcn:512"].channel == 512
 
 
 def test_associate_groups_and_counts(sqlite_url):
     with Store.open(sqlite_url) as store:
-        store.add_many([
+        store.add_batch([
             d(1, "fm", 100.1e6, None), d(2, "fm", 100.12e6, None), d(3, "fm", 98.0e6, None),
             d(4, "gsm_downlink", 935.2e6, 1), d(5, "gsm_uplink", 890.2e6, 1), d(6, "gsm_downlink", 935.2e6, 1, "s2"),
         ])

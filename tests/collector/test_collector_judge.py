@@ -6,21 +6,29 @@ import pytest
 
 from collector.config import CollectorConfig, load_collector_config
 from collector.judge import judge, uplink_clusters
-from collector.localize import geodetic_from_enu
-from collector.reference import FmStation, GsmCell, Reference, load_reference, read_fm_registry, read_gsm_cells
+from collector.reference import (
+    FmStation,
+    GsmCell,
+    Reference,
+    load_reference,
+    read_fm_registry,
+    read_gsm_cells,
+)
 from collector.store import EmitterRow
 from rfhunt.errors import ConfigError
+from rfhunt.geo import from_enu
 
 LAT0, LON0 = 45.07, 7.68
 
 
-def em(i, kind, freq_hz, channel=None, e=0.0, n=0.0, semi=None):
-    lat, lon = (float(v) for v in geodetic_from_enu(e, n, LAT0, LON0))
+def em(i, kind, freq_hz, channel=None, e=0.0, n=0.0, semi=None, last_seen_utc=2.0, underdetermined=False):
+    lat, lon = (float(v) for v in from_enu(e, n, LAT0, LON0))
     return EmitterRow(
-        id=i, assoc_key=f"k{i}", kind=kind, freq_hz=freq_hz, channel=channel, first_seen_utc=1.0, last_seen_utc=2.0,
-        n_detections=3, lat=lat, lon=lon, semi_major_m=semi, semi_minor_m=None if semi is None else semi / 2,
-        orientation_deg=None if semi is None else 0.0, est_power_dbm=20.0, path_loss_exponent=3.0,
-        rms_residual_db=1.0, underdetermined=False, verdict=None, reasons=(), updated_utc=None,
+        id=i, assoc_key=f"k{i}", kind=kind, freq_hz=freq_hz, channel=channel, first_seen_utc=1.0,
+        last_seen_utc=last_seen_utc, n_detections=3, lat=lat, lon=lon, semi_major_m=semi,
+        semi_minor_m=None if semi is None else semi / 2, orientation_deg=None if semi is None else 0.0,
+        est_power_dbm=20.0, path_loss_exponent=3.0, rms_residual_db=1.0, underdetermined=underdetermined,
+        verdict=None, reasons=(), updated_utc=None,
     )
 
 
@@ -60,6 +68,27 @@ def test_goip_cluster_of_four_channels():
 def test_three_colocated_uplinks_are_not_goip():
     ups = [em(k, "gsm_uplink", 890e6, k, e=10.0 * k) for k in range(3)]
     assert {j.verdict for j in judge(ups, REF).values()} == {"uplink"}
+
+
+def test_one_rooftop_hearing_four_phones_is_not_goip():
+    # each phone heard by one sensor only: all placed at that sensor, nothing known about co-location
+    phones = [em(k, "gsm_uplink", 890e6 + k * 2e5, k, underdetermined=True) for k in range(4)]
+    out = judge(phones, REF)
+    assert {j.verdict for j in out.values()} == {"uplink"}
+    assert "fewer than 3 positions" in out[0].reasons[0]
+    assert uplink_clusters(phones) == []
+
+
+def test_stale_uplinks_do_not_count_for_goip():
+    t = 1_750_000_000.0
+    fresh = [em(k, "gsm_uplink", 890e6 + k * 2e5, k, e=10.0 * k, last_seen_utc=t) for k in range(3)]
+    stale = em(3, "gsm_uplink", 891e6, 5, e=30.0, last_seen_utc=t - 7200.0)
+    out = judge([*fresh, stale], REF)
+    assert {j.verdict for j in out.values()} == {"uplink"}
+    assert "not heard in the 1 h" in out[3].reasons[0]
+    # a wider window lets it count again
+    wide = judge([*fresh, stale], REF, uplink_window_s=3 * 3600.0)
+    assert {j.verdict for j in wide.values()} == {"goip_suspect"}
 
 
 def test_colocated_by_mutual_ellipses():
@@ -105,6 +134,14 @@ def test_bad_fm_row_and_missing_file(tmp_path):
         read_fm_registry(tmp_path / "nothere.csv")
 
 
+@pytest.mark.parametrize("pi", ["0x1F", "+123", "1_23", "-1F2", "12345", "12"])
+def test_rds_pi_must_be_exactly_four_hex_digits(tmp_path, pi):
+    p = tmp_path / "fm.csv"
+    p.write_text(f"frequency_hz,name,pi,lat,lon,erp_w,licence\n100100000,Radio,{pi},45,7,1,L\n")
+    with pytest.raises(ConfigError, match=r"fm\.csv:2: column 'pi'"):
+        read_fm_registry(p)
+
+
 def test_config_defaults_and_file(tmp_path):
     assert load_collector_config(None) == CollectorConfig()
     assert CollectorConfig().path_loss_exponent == {"gsm_downlink": 3.0, "gsm_uplink": 3.0, "fm": 2.8}
@@ -119,6 +156,22 @@ def test_config_defaults_and_file(tmp_path):
     assert cfg.relocate_interval_s == 0.5 and cfg.shadowing_db == 4.0
     assert cfg.path_loss_exponent == {"gsm_downlink": 3.0, "gsm_uplink": 3.0, "fm": 2.5}
     assert cfg.gsm_csv == tmp_path / "cells.csv" and cfg.fm_registry_csv is None
+
+
+def test_config_new_keys_and_sqlite_path_relative_to_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    p = folder / "collector.toml"
+    p.write_text('[collector]\ndb_url = "sqlite:///data/rfhunt.db"\nmax_future_s = 60\n'
+                 "[localization]\nlocate_window_s = 600\n[judge]\nuplink_window_s = 7200\n")
+    monkeypatch.chdir(tmp_path)   # not the config's folder
+    cfg = load_collector_config(p)
+    assert cfg.db_url == f"sqlite:///{folder.resolve() / 'data' / 'rfhunt.db'}"
+    assert (cfg.max_future_s, cfg.locate_window_s, cfg.uplink_window_s) == (60.0, 600.0, 7200.0)
+    for url in (f"sqlite:///{tmp_path / 'abs.db'}", "sqlite://", "sqlite:///:memory:",
+                "postgresql+psycopg://u:pw@db.example/rfhunt"):
+        p.write_text(f'[collector]\ndb_url = "{url}"\n')
+        assert load_collector_config(p).db_url == url
 
 
 @pytest.mark.parametrize("body, match", [

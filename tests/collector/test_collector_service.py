@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import zmq
 
+from collector.association import associate
 from collector.config import CollectorConfig
-from collector.localize import enu_from_geodetic, geodetic_from_enu, inside_ellipse
-from collector.service import Collector, reason_class
+from collector.localize import inside_ellipse
+from collector.service import Collector, relocate_emitters
 from collector.store import Store
 from rfhunt.errors import RfhuntError, StoreError, WireError
+from rfhunt.geo import from_enu, to_enu
 from rfhunt.records import Detection, Heartbeat, encode
 
 LAT0, LON0 = 45.07, 7.68
@@ -29,7 +31,7 @@ def scenario(seed: int = 11) -> tuple[list[Detection], list[Heartbeat]]:
     rng = np.random.default_rng(seed)
     ang = np.linspace(0, 2 * np.pi, 5, endpoint=False) + 0.3
     se, sn = 2000 * np.cos(ang), 2000 * np.sin(ang)
-    slat, slon = geodetic_from_enu(se, sn, LAT0, LON0)
+    slat, slon = from_enu(se, sn, LAT0, LON0)
     shadow = rng.normal(0.0, 3.0, 5)          # per position
     dets, hbs = [], []
     for i in range(5):
@@ -59,9 +61,145 @@ def garbage(rng: np.random.Generator) -> list[list[bytes]]:
     return frames
 
 
-def test_reason_classes():
-    assert reason_class(WireError("message of 9 bytes is over")) == "oversize"
-    assert reason_class(WireError("field 'seq' must be")) == "field"
+def serve(collector: Collector, dealer: zmq.Socket, n_replies: int, timeout_s: float = 10.0) -> list[dict]:
+    """Step the collector until the dealer has ``n_replies`` replies (fails after ``timeout_s``)."""
+    replies: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while len(replies) < n_replies:
+        assert time.monotonic() < deadline, f"only {len(replies)} of {n_replies} replies in {timeout_s} s"
+        collector.step(50)
+        while dealer.poll(0):
+            replies.append(json.loads(dealer.recv()))
+    return replies
+
+
+@pytest.fixture
+def wired(tmp_path):
+    """A factory of (collector, dealer) pairs on a private context; all closed afterwards."""
+    ctx = zmq.Context()
+    made: list[tuple[Collector, zmq.Socket]] = []
+
+    def make(**config) -> tuple[Collector, zmq.Socket]:
+        cfg = CollectorConfig(**{"db_url": f"sqlite:///{tmp_path / 'c.db'}", "bind": "tcp://127.0.0.1:*", **config})
+        collector = Collector(cfg, context=ctx)
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.connect(collector.endpoint)
+        made.append((collector, dealer))
+        return collector, dealer
+
+    yield make
+    for collector, dealer in made:
+        collector.close()
+        dealer.close()
+    ctx.term()
+
+
+def hb_json(sensor_id: str, seq: int, t_utc: float, source_state: str = "ok") -> bytes:
+    """A heartbeat message written by hand (so that it may hold what encode() refuses)."""
+    return json.dumps({"v": 1, "type": "heartbeat", "sensor_id": sensor_id, "seq": seq, "t_utc": t_utc,
+                       "sensor_lat": LAT0, "sensor_lon": LON0, "mobile": False, "source_state": source_state,
+                       "samples_read": 1, "dropped_samples": 0, "scans_done": 1}).encode()
+
+
+def lenient_decode(data: bytes) -> Heartbeat:
+    """A decoder that checks nothing: what a decoder bug would let through."""
+    obj = json.loads(data)
+    return Heartbeat(**{k: v for k, v in obj.items() if k not in ("v", "type")})
+
+
+def test_reason_class_and_seq_come_from_the_wire_error(wired, monkeypatch):
+    collector, dealer = wired()
+
+    def refuse(data):
+        raise WireError("some new wording", reason="version", seq=3)
+
+    monkeypatch.setattr("collector.service.decode", refuse)
+    dealer.send(hb_json("n1", 9, T0))
+    (reply,) = serve(collector, dealer, 1)
+    assert reply == {"ok": False, "seq": 3, "error": "some new wording"}
+    assert collector.stats()["rejected"] == {"version": 1}
+    monkeypatch.undo()
+    dealer.send(hb_json("n1", -5, T0))   # a seq the decoder cannot vouch for is not echoed
+    (reply,) = serve(collector, dealer, 1)
+    assert reply["ok"] is False and reply["seq"] is None
+    assert collector.stats()["rejected"] == {"version": 1, "field": 1}
+
+
+def test_a_record_the_database_refuses_costs_only_itself(wired, monkeypatch):
+    collector, dealer = wired()
+    real_add_batch = collector.store.add_batch
+
+    def add_batch(records):
+        if any(r.sensor_id == "evil" for r in records):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return real_add_batch(records)
+
+    monkeypatch.setattr(collector.store, "add_batch", add_batch)
+    for frames in (hb_json("a", 1, T0), hb_json("evil", 1, T0), hb_json("b", 1, T0), hb_json("c", 1, T0)):
+        dealer.send(frames)
+    replies = serve(collector, dealer, 4)
+    assert sorted(r["ok"] for r in replies) == [False, True, True, True]
+    (bad,) = [r for r in replies if not r["ok"]]
+    assert bad["seq"] == 1 and "UnicodeEncodeError" in bad["error"]
+    assert collector.stats()["stored"] == 3 and collector.stats()["rejected"] == {"store": 1}
+    assert sorted(s.sensor_id for s in collector.store.sensors()) == ["a", "b", "c"]
+
+
+@pytest.mark.pg
+def test_postgresql_refusing_a_text_costs_only_that_record(wired, monkeypatch, pg_url):
+    collector, dealer = wired(db_url=pg_url)
+    monkeypatch.setattr("collector.service.decode", lenient_decode)
+    messages = [hb_json("a", 1, T0), hb_json("nul", 1, T0, "a\x00b"), hb_json("surrogate", 1, T0, "a\ud800b"),
+                hb_json("b", 1, T0)]
+    for m in messages:
+        dealer.send(m)
+    replies = serve(collector, dealer, len(messages))
+    assert sorted(r["ok"] for r in replies) == [False, False, True, True]
+    assert collector.stats()["rejected"] == {"store": 2}
+    assert [s.sensor_id for s in collector.store.sensors()] == ["a", "b"]
+    dealer.send(hb_json("a", 2, T0 + 1))  # still serving
+    assert serve(collector, dealer, 1) == [{"ok": True, "seq": 2, "dup": False}]
+
+
+def test_records_from_the_far_future_are_rejected(wired):
+    collector, dealer = wired(max_future_s=3600.0)
+    now = time.time()
+    dealer.send(hb_json("n1", 1, now + 2 * 86400))
+    (reply,) = serve(collector, dealer, 1)
+    assert reply["ok"] is False and reply["seq"] == 1 and "ahead" in reply["error"]
+    future_det = dataclasses.replace(scenario()[0][0], sensor_id="n1", seq=2, t_utc=now + 7200)
+    dealer.send(encode(future_det))
+    (reply,) = serve(collector, dealer, 1)
+    assert reply["ok"] is False and reply["seq"] == 2
+    assert collector.stats()["rejected"] == {"future": 2}
+    # the sensor's clock is fixed: its position follows the next heartbeat, not frozen by the future one
+    dealer.send(json.dumps({**json.loads(hb_json("n1", 3, now)), "sensor_lat": LAT0 + 0.01}).encode())
+    assert serve(collector, dealer, 1) == [{"ok": True, "seq": 3, "dup": False}]
+    dealer.send(hb_json("n1", 4, now + 60))  # a little ahead is fine
+    assert serve(collector, dealer, 1) == [{"ok": True, "seq": 4, "dup": False}]
+    (sensor,) = collector.store.sensors()
+    assert sensor.last_position_utc == now + 60 and sensor.lat == LAT0
+
+
+def test_one_emitter_failing_to_relocate_does_not_stop_the_others(wired, caplog):
+    # no path-loss exponent for FM: relocating the FM emitter raises KeyError
+    collector, dealer = wired(path_loss_exponent={"gsm_downlink": 3.0})
+    dets, _ = scenario()
+    fm = [dataclasses.replace(d, seq=1000 + i, kind="fm", freq_hz=98.1e6, channel=None) for i, d in enumerate(dets[:3])]
+    for d in fm + dets[::40]:   # the FM emitter gets the lower id
+        dealer.send(encode(d))
+    serve(collector, dealer, len(fm) + len(dets[::40]))
+    collector.flush()
+    fm_em, gsm_em = sorted(collector.store.emitters(), key=lambda e: e.kind != "fm")
+    assert fm_em.kind == "fm" and fm_em.lat is None
+    assert gsm_em.lat is not None and gsm_em.verdict == "suspicious"   # located and judged
+    assert fm_em.verdict == "unlicensed"                                 # judged anyway
+    assert collector._pending == {fm_em.id}                             # retried ...
+    collector.flush()
+    collector.flush()
+    assert collector._pending == set()                                   # ... three times, then dropped
+    assert any("relocate gave up" in r.getMessage() for r in caplog.records)
 
 
 def test_service_end_to_end(tmp_path):
@@ -132,11 +270,33 @@ def test_service_end_to_end(tmp_path):
         assert len(store.sensors()) == 5
         (em,) = store.emitters()
         assert em.n_detections == len(dets) + 1 and em.channel == 62 and em.verdict == "suspicious"
-        e, n = enu_from_geodetic(em.lat, em.lon, LAT0, LON0)
+        e, n = to_enu(em.lat, em.lon, LAT0, LON0)
         assert np.hypot(e - TX_E, n - TX_N) < STATED_ERROR_M
-        tlat, tlon = geodetic_from_enu(TX_E, TX_N, LAT0, LON0)
+        tlat, tlon = from_enu(TX_E, TX_N, LAT0, LON0)
         assert inside_ellipse(float(tlat), float(tlon), em.lat, em.lon, em.semi_major_m, em.semi_minor_m,
                               em.orientation_deg)
+
+
+def test_relocation_fits_only_the_recent_window(tmp_path):
+    # Three old positions heard it two hours ago; in the last hour only one position did.
+    cfg = CollectorConfig(db_url=f"sqlite:///{tmp_path / 'c.db'}", locate_window_s=3600.0)
+    se, sn = np.array([2000.0, -2000.0, 0.0, 300.0]), np.array([0.0, 0.0, 2000.0, -300.0])
+    slat, slon = from_enu(se, sn, LAT0, LON0)
+    old = [Detection(f"n{i}", 1, T0, float(slat[i]), float(slon[i]), "gsm_downlink", 947.4e6, 62, 200e3,
+                     -80.0, 20.0) for i in range(3)]
+    new = [Detection("n3", k, T0 + 7200 + k, float(slat[3]), float(slon[3]), "gsm_downlink", 947.4e6, 62, 200e3,
+                     -50.0, 20.0) for k in range(1, 4)]
+    with Store.open(cfg.db_url) as store:
+        store.add_batch(old + new)
+        (eid,) = associate(store)
+        calls = []
+        real = store.detections
+        store.detections = lambda **kw: calls.append(kw) or real(**kw)   # type: ignore[method-assign]
+        located, failed = relocate_emitters(store, cfg, [eid])
+        assert located == {eid} and failed == {}
+        assert calls == [{"emitter_id": eid, "since_utc": T0 + 7203 - 3600.0}]
+        em = store.emitter(eid)
+        assert em.underdetermined is True and (em.lat, em.lon) == (float(slat[3]), float(slon[3]))
 
 
 def test_bind_failure_is_reported(tmp_path):
@@ -169,15 +329,11 @@ def test_database_refusal_is_replied_and_survived(tmp_path, monkeypatch):
 
         monkeypatch.setattr(collector.store, "add_batch", refuse)
         dealer.send(encode(det))
-        while collector.step(200) == 0:
-            pass
-        reply = json.loads(dealer.recv())
+        (reply,) = serve(collector, dealer, 1)
         assert reply["ok"] is False and reply["seq"] == det.seq and "refused" in reply["error"]
         monkeypatch.undo()
         dealer.send(encode(det))  # the sensor resends: now stored
-        while collector.step(200) == 0:
-            pass
-        assert json.loads(dealer.recv()) == {"ok": True, "seq": det.seq, "dup": False}
+        assert serve(collector, dealer, 1) == [{"ok": True, "seq": det.seq, "dup": False}]
         assert collector.stats()["rejected"] == {"store": 1}
     finally:
         collector.close()

@@ -7,9 +7,16 @@ import dataclasses
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text, update
 
-from collector.store import Base, DetectionRow, EmitterRow, Store, redact_url
+from collector.store import (
+    Base,
+    DetectionRow,
+    EmitterModel,
+    EmitterRow,
+    Store,
+    redact_url,
+)
 from rfhunt.errors import StoreError
 from rfhunt.records import Detection, Heartbeat
 
@@ -38,6 +45,14 @@ def test_schema_matches_models_after_migration(db_url):
     Store.open(db_url).close()  # reopening an up-to-date database is a no-op
 
 
+def test_track_index_is_not_duplicated(db_url):
+    with Store.open(db_url) as store, store.engine.connect() as conn:
+        indexes = inspect(conn).get_indexes("sensor_positions")
+        assert [ix["name"] for ix in indexes if ix["column_names"] == ["sensor_id"]] == []
+        (unique,) = inspect(conn).get_unique_constraints("sensor_positions")
+        assert unique["column_names"] == ["sensor_id", "t_utc"]
+
+
 def test_sqlite_uses_wal(sqlite_url):
     with Store.open(sqlite_url) as store, store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -57,18 +72,18 @@ def test_detection_stored_once(db_url):
         assert row.emitter_id is None
 
 
-def test_add_many_one_transaction_counts_duplicates(db_url):
+def test_add_batch_one_transaction_flags_duplicates(db_url):
     with Store.open(db_url) as store:
         store.add_detection(det(1))
-        stored, dups = store.add_many([det(1), det(2), det(2), det(3), hb(4, T0 + 4), hb(4, T0 + 4)])
-        assert (stored, dups) == (3, 3)
+        flags = store.add_batch([det(1), det(2), det(2), det(3), hb(4, T0 + 4), hb(4, T0 + 4)])
+        assert flags == [False, True, False, True, True, False]
         assert len(store.detections()) == 3
 
 
-def test_add_many_rolls_back_whole_batch(db_url):
+def test_add_batch_rolls_back_whole_batch(db_url):
     with Store.open(db_url) as store:
         with pytest.raises(StoreError):
-            store.add_many([det(1), "not a record"])  # type: ignore[list-item]
+            store.add_batch([det(1), "not a record"])  # type: ignore[list-item]
         assert store.detections() == []
 
 
@@ -83,7 +98,7 @@ def test_heartbeat_updates_sensor_and_stale_one_is_duplicate(db_url):
 
 def test_tracks_from_heartbeats_and_detections_deduplicated(db_url):
     with Store.open(db_url) as store:
-        store.add_many([
+        store.add_batch([
             hb(1, T0, lat=45.0, lon=7.0, mobile=True),
             det(2, t=T0 + 1, lat=45.001, lon=7.001),
             det(3, t=T0 + 1, lat=45.001, lon=7.001, channel=5),  # same capture: same track point
@@ -96,9 +111,36 @@ def test_tracks_from_heartbeats_and_detections_deduplicated(db_url):
         assert (s.lat, s.lon, s.last_position_utc) == (45.002, 7.002, T0 + 2)
 
 
+def test_fixed_sensor_track_grows_only_when_it_moves(db_url):
+    with Store.open(db_url) as store:
+        store.add_batch([hb(k, T0 + 10 * k) for k in range(1, 6)] + [det(100 + k, t=T0 + 10 * k + 1) for k in range(5)])
+        store.add_heartbeat(hb(9, T0 + 90, lat=45.01))   # moved (re-surveyed)
+        store.add_heartbeat(hb(10, T0 + 100, lat=45.01))
+        assert store.sensor_tracks()["s1"] == [(T0 + 10, 45.0, 7.0), (T0 + 90, 45.01, 7.0)]
+        store.add_batch([hb(k, T0 + 10 * k, sensor="car", mobile=True) for k in range(1, 4)])
+        assert len(store.sensor_tracks()["car"]) == 3   # a mobile sensor: every point
+        assert list(store.sensor_tracks(["car"])) == ["car"] and store.sensor_tracks([]) == {}
+
+
+def test_assign_detections_adds_to_the_count_without_recounting(db_url):
+    with Store.open(db_url) as store:
+        store.add_batch([det(1), det(2)])
+        eid = store.get_or_create_emitter("gsm_downlink:arfcn:1", "gsm_downlink", 935.2e6, 1)
+        store.assign_detections(eid, [d.id for d in store.detections()])
+        # The count is kept up by increments: a value planted in the row is added to, not recounted.
+        with store.engine.begin() as conn:
+            conn.execute(update(EmitterModel).values(n_detections=100, first_seen_utc=T0 - 50))
+        store.add_batch([det(3), det(0)])
+        new = [d.id for d in store.detections(unassociated=True)]
+        store.assign_detections(eid, new + new)   # ids repeated, and assigned twice: counted once
+        store.assign_detections(eid, new)
+        em = store.emitter(eid)
+        assert (em.n_detections, em.first_seen_utc, em.last_seen_utc) == (102, T0 - 50, T0 + 3)
+
+
 def test_emitters_are_frozen_rows_and_updatable(db_url):
     with Store.open(db_url) as store:
-        store.add_many([det(1), det(2)])
+        store.add_batch([det(1), det(2)])
         eid = store.get_or_create_emitter("gsm_downlink:arfcn:1", "gsm_downlink", 935.2e6, 1)
         assert store.get_or_create_emitter("gsm_downlink:arfcn:1", "gsm_downlink", 935.2e6, 1) == eid
         store.assign_detections(eid, [d.id for d in store.detections()])

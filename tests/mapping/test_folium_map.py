@@ -6,9 +6,9 @@ import re
 
 import numpy as np
 
-from collector.localize import enu_from_geodetic
 from collector.store import Store
-from mapping.folium_map import emitter_colours, emitter_ellipse, render_map
+from mapping.folium_map import emitter_colours, emitter_ellipse, render_map, safe_text
+from rfhunt.geo import to_enu
 from rfhunt.records import Detection, Heartbeat
 
 T0 = 1_750_000_000.0
@@ -16,7 +16,7 @@ T0 = 1_750_000_000.0
 
 def filled_store(url: str) -> Store:
     store = Store.open(url)
-    store.add_many([
+    store.add_batch([
         Heartbeat("fixed1", 1, T0, 45.07, 7.68, False, "ok", 100, 0, 1),
         Heartbeat("car1", 1, T0, 45.06, 7.66, True, "ok", 100, 0, 1),
         Heartbeat("car1", 2, T0 + 60, 45.065, 7.67, True, "ok", 200, 0, 2),
@@ -52,7 +52,7 @@ def test_render_map(tmp_path):
         assert name in html
     assert "ARFCN 62" in html and "goip_suspect" in html and "reason &lt;0&gt;" in html
     assert "2025-06-15T15:06:40+00:00" in html     # first seen, UTC ISO
-    assert "fa-car" in html or '"car"' in html
+    assert html.count('"icon": "car"') == 1 and html.count('"icon": "satellite-dish"') == 1
     for em in emitters:
         ring = emitter_ellipse(em)
         if ring is None:
@@ -61,7 +61,7 @@ def test_render_map(tmp_path):
         lats = np.array([p[0] for p in ring])
         lons = np.array([p[1] for p in ring])
         assert np.all(np.abs(lats - 45.1) < 0.1) and np.all(np.abs(lons - 7.69) < 0.1)   # [lat, lon]
-        e, n = enu_from_geodetic(lats, lons, em.lat, em.lon)
+        e, n = to_enu(lats, lons, em.lat, em.lon)
         assert abs(np.max(np.hypot(e, n)) - em.semi_major_m) < 1.0
         first = re.escape(f"[{ring[0][0]}, {ring[0][1]}]")
         assert re.search(first, html), "ellipse vertex not in the HTML in [lat, lon] order"
@@ -72,3 +72,36 @@ def test_render_empty_store(tmp_path):
     with Store.open(f"sqlite:///{tmp_path / 'e.db'}") as store:
         out = render_map(store, tmp_path / "empty.html")
     assert "L.control.layers(" in out.read_text()
+
+
+HOSTILE = "x`${alert(document.cookie)}`<img src=y onerror=alert(1)>\\"
+
+
+def test_hostile_text_in_the_store_cannot_break_out_of_tooltips_or_popups(tmp_path):
+    # Straight into the store, as if the wire decoder had let it through.
+    with Store.open(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        store.add_batch([
+            Heartbeat(HOSTILE, 1, T0, 45.07, 7.68, True, HOSTILE, 100, 0, 1),
+            Heartbeat(HOSTILE, 2, T0 + 60, 45.071, 7.681, True, HOSTILE, 100, 0, 2),
+        ])
+        eid = store.get_or_create_emitter("k", HOSTILE, 900e6, None)
+        store.update_emitter(eid, lat=45.08, lon=7.69, semi_major_m=300.0, semi_minor_m=100.0, orientation_deg=10.0,
+                             verdict=HOSTILE, reasons=[HOSTILE])
+        html = render_map(store, tmp_path / "h.html").read_text()
+    assert "alert(" in html                       # the text is shown ...
+    assert "${alert" not in html and "`${" not in html and "<img" not in html   # ... but inert
+    assert "&#36;{alert(document.cookie)}" in html and "&#96;" in html and "&#92;" in html
+    assert safe_text(HOSTILE) == (
+        "x&#96;&#36;{alert(document.cookie)}&#96;&lt;img src=y onerror=alert(1)&gt;&#92;"
+    )
+
+
+def test_tracks_are_loaded_for_mobile_sensors_only(tmp_path, monkeypatch):
+    with filled_store(f"sqlite:///{tmp_path / 't.db'}") as store:
+        asked = []
+        real = store.sensor_tracks
+        monkeypatch.setattr(store, "sensor_tracks", lambda ids=None: asked.append(None if ids is None else sorted(ids))
+                            or real(ids))
+        html = render_map(store, tmp_path / "t.html").read_text()
+    assert asked == [["car1"]]
+    assert html.count("L.polyline(") == 1

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.Column("lon", sa.Double, nullable=False),
         sa.UniqueConstraint("sensor_id", "t_utc", name="uq_sensor_positions_sensor_t"),
     )
-    op.create_index("ix_sensor_positions_sensor_id", "sensor_positions", ["sensor_id"])
     op.create_table(
         "emitters",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
