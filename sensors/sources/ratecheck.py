@@ -5,7 +5,9 @@ arrive *late* (network and USB buffering, a client that reads slowly) but never 
 the deficit ``d(t) = rate * (t - t0) - received(t)`` has a lower envelope that is the minimum
 transport latency plus every sample lost so far. :class:`RateMonitor` tracks the minimum of
 ``d`` over a sliding window; when that minimum rises above the baseline by more than a
-tolerance, the rise is reported as dropped samples (and becomes the new baseline).
+tolerance, the rise is reported as dropped samples (and becomes the new baseline). The monitor
+keeps no totals: :meth:`RateMonitor.update` returns the samples newly found lost, and the source
+counts them in its :class:`~sensors.sources.base.SourceStatus` (``IQSource._account``).
 
 Figures (defaults): window 2 s — several rtl_tcp buffers even at 250 kS/s, where one 256 KiB
 buffer lasts 0.52 s; tolerance 20 ms of samples; the baseline may creep up by 200 ppm of the
@@ -67,8 +69,6 @@ class RateMonitor:
         self._baseline: float | None = None
         self._t_baseline = self._t0
         self._window: collections.deque[tuple[float, float]] = collections.deque()
-        self.dropped_samples = 0
-        self.drop_events = 0
 
     @property
     def received_samples(self) -> int:
@@ -118,7 +118,5 @@ class RateMonitor:
         if shortfall > max(self.tolerance_s * rate, 1.0):
             lost = int(round(shortfall))
             self._baseline = low
-            self.dropped_samples += lost
-            self.drop_events += 1
             return lost
         return 0

@@ -18,7 +18,8 @@ SigMF capture boundary where the frequency changes or ``core:datetime`` shows a 
 ends early, and the next block carries the new frequency and the gap as ``dropped_samples``.
 A read that wants more samples than remain raises :class:`SourceError` ("end of recording")
 unless ``loop=True``; :attr:`RecordingSource.remaining_samples` says how many are left.
-``t_utc`` is absolute when the metadata has ``core:datetime``, else counted from 0.
+``t_utc`` is absolute when the metadata has ``core:datetime``, else counted from 0; each loop
+adds :attr:`RecordingSource.loop_period_s` (capture gaps included).
 """
 
 from __future__ import annotations
@@ -63,12 +64,14 @@ def parse_datatype(datatype: str, where: str) -> np.dtype:
 
 def _to_complex64(raw: np.ndarray, comp: np.dtype) -> np.ndarray:
     """Raw component bytes to complex64 (full scale ±1 for integer types)."""
+    if comp == np.uint8:
+        return cu8_to_complex64(raw)
     vals = raw.view(comp)
     if comp.kind == "f":
         out = vals.astype(np.float32)
     elif comp.kind == "i":
         out = vals.astype(np.float32) * np.float32(1.0 / 2 ** (8 * comp.itemsize - 1))
-    else:
+    else:                       # cu16, cu32: centred like cu8
         half = (2 ** (8 * comp.itemsize) - 1) / 2.0
         out = (vals.astype(np.float32) - np.float32(half)) * np.float32(1.0 / half)
     return out.view(np.complex64)
@@ -343,7 +346,15 @@ class RecordingSource(IQSource):
 
     @property
     def duration_s(self) -> float:
+        """Seconds of samples in the recording (capture gaps not counted)."""
         return self.total_samples / self.sample_rate_hz
+
+    @property
+    def loop_period_s(self) -> float:
+        """How far ``t_utc`` advances per loop: from the first capture's start to the last
+        capture's end, so capture gaps count and loops never overlap in time."""
+        first, last = self.captures[0], self.captures[-1]
+        return last.t_utc + last.n_samples / self.sample_rate_hz - first.t_utc
 
     @property
     def remaining_samples(self) -> int:
@@ -393,7 +404,7 @@ class RecordingSource(IQSource):
         cap = self.captures[self._cap]
         self.center_freq_hz = cap.center_freq_hz
         t_utc = (cap.t_utc + (self._pos - cap.sample_start) / self.sample_rate_hz
-                 + self._loops * self.duration_s)
+                 + self._loops * self.loop_period_s)
         dropped, self._pending_drop = self._pending_drop, 0
         parts: list[np.ndarray] = []
         want = n_samples
@@ -452,10 +463,9 @@ def _encode(samples: object, datatype: str) -> bytes:
         return complex_to_cu8(iq).tobytes()
     if datatype == "cf32_le":
         return iq.astype("<c8").tobytes()
-    inter = iq.view(np.float32)
-    if datatype == "ci8":
-        return np.clip(np.rint(inter * 128.0), -128, 127).astype(np.int8).tobytes()
-    return np.clip(np.rint(inter * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    comp = np.dtype(np.int8 if datatype == "ci8" else "<i2")
+    lo, hi = np.iinfo(comp).min, np.iinfo(comp).max
+    return np.clip(np.rint(iq.view(np.float32) * -float(lo)), lo, hi).astype(comp).tobytes()
 
 
 def write_sigmf(path_base: str | Path, samples: object, *, sample_rate_hz: float,

@@ -7,13 +7,15 @@ shared library, or Debian's librtlsdr 0.6 lacking a symbol pyrtlsdr binds at imp
 ``pip install 'rfhunt[sdr]'`` (pyrtlsdrlib brings a bundled librtlsdr).
 
 Samples are read synchronously with ``read_bytes`` in multiples of 512 bytes (the USB bulk
-packet size); after every retune ``settle_s`` (default 20 ms) of samples is discarded. Lost
-samples are found by wall-clock accounting (:mod:`sensors.sources.ratecheck`).
+packet size) and copied once, into the block's preallocated uint8 array; the tail of the last
+packet is kept for the next read. After every retune ``settle_s`` (default 20 ms) of samples is
+discarded. Lost samples are found by wall-clock accounting (:mod:`sensors.sources.ratecheck`).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -23,6 +25,31 @@ from sensors.sources.ratecheck import RateMonitor
 
 INSTALL_HINT = "install the driver with: pip install 'rfhunt[sdr]'"
 USB_PACKET_BYTES = 512
+
+
+def whole_ppm(ppm: float, where: str) -> int:
+    """A crystal correction as librtlsdr takes it: rounded to the nearest whole ppm.
+
+    librtlsdr (``rtlsdr_set_freq_correction``, rtl_tcp's command 0x05) corrects in whole ppm,
+    so a fractional value is rounded (halves to even), never truncated.
+
+    Parameters
+    ----------
+    ppm : float
+        The correction in ppm.
+    where : str
+        The device, named in the error.
+
+    Raises
+    ------
+    SourceError
+        If ``ppm`` is not a finite number.
+    """
+    if isinstance(ppm, bool) or not isinstance(ppm, numbers.Real):
+        raise SourceError(f"{where}: ppm must be a number, got {ppm!r}")
+    if not math.isfinite(ppm):
+        raise SourceError(f"{where}: ppm must be a finite number, got {ppm!r}")
+    return round(float(ppm))
 
 
 def load_pyrtlsdr() -> type:
@@ -46,8 +73,9 @@ class RtlSdrSource(IQSource):
         Which dongle (librtlsdr's enumeration order); ignored when ``serial`` is given.
     serial : str or None
         Open the dongle with this EEPROM serial number instead.
-    ppm : int
-        Crystal frequency correction.
+    ppm : float
+        Crystal frequency correction, rounded to whole ppm (librtlsdr's resolution; see
+        :func:`whole_ppm`).
     gain_db : float or "auto"
         Initial tuner gain; "auto" is the tuner AGC (blocks then carry ``gain_db`` NaN).
     bias_tee : bool
@@ -58,17 +86,18 @@ class RtlSdrSource(IQSource):
         Seconds of samples discarded after each retune.
     """
 
-    def __init__(self, device_index: int = 0, *, serial: str | None = None, ppm: int = 0,
+    def __init__(self, device_index: int = 0, *, serial: str | None = None, ppm: float = 0,
                  gain_db: float | str = "auto", bias_tee: bool = False,
                  check_realtime: bool = True, settle_s: float = 0.02) -> None:
         super().__init__()
-        rtlsdr_cls = load_pyrtlsdr()
         self.device_index = int(device_index)
         self.serial = serial
         self.check_realtime = bool(check_realtime)
         self.settle_s = float(settle_s)
         self._where = (f"RTL-SDR serial {serial}" if serial is not None
                        else f"RTL-SDR device {self.device_index}")
+        ppm = whole_ppm(ppm, self._where)
+        rtlsdr_cls = load_pyrtlsdr()
         try:
             if serial is not None:
                 self._sdr = rtlsdr_cls(serial_number=serial)
@@ -77,19 +106,19 @@ class RtlSdrSource(IQSource):
         except Exception as exc:
             raise SdrUnavailableError(f"{self._where}: no dongle answers "
                                       f"({type(exc).__name__}: {exc})") from None
-        self._leftover = b""
+        self._leftover = np.empty(0, np.uint8)   # tail of the last USB packet read
         self._monitor: RateMonitor | None = None
         self._tuned = False
         try:
             if ppm:
-                self._sdr.freq_correction = int(ppm)
+                self._sdr.freq_correction = ppm
             if bias_tee:
                 self._sdr.set_bias_tee(True)
         except Exception as exc:
             self._close_quietly()
             raise SourceError(f"{self._where}: cannot set ppm={ppm} / bias_tee={bias_tee} "
                               f"({type(exc).__name__}: {exc})") from None
-        self.ppm = int(ppm)
+        self.ppm = ppm
         self._initial_gain = gain_db
         self.status.state = "ok"
 
@@ -132,7 +161,7 @@ class RtlSdrSource(IQSource):
                               f"{exc})") from None
         self.center_freq_hz = float(center_freq_hz)
         self.sample_rate_hz = rate
-        self._leftover = b""
+        self._leftover = self._leftover[:0]
         settle = int(self.settle_s * rate)
         if settle:
             self._read_raw(2 * settle)
@@ -142,10 +171,15 @@ class RtlSdrSource(IQSource):
             self._monitor.reset(rate)
         self._tuned = True
 
-    def _read_raw(self, n_bytes: int) -> bytes:
-        """Exactly ``n_bytes`` from the dongle, reading whole USB packets."""
-        chunks = [self._leftover]
-        have = len(self._leftover)
+    def _read_raw(self, n_bytes: int) -> np.ndarray:
+        """Exactly ``n_bytes`` from the dongle, reading whole USB packets.
+
+        Returns a new uint8 array, filled by one copy out of the driver's buffers.
+        """
+        out = np.empty(n_bytes, np.uint8)
+        have = min(self._leftover.size, n_bytes)
+        out[:have] = self._leftover[:have]
+        self._leftover = self._leftover[have:]
         while have < n_bytes:
             ask = -(-(n_bytes - have) // USB_PACKET_BYTES) * USB_PACKET_BYTES
             try:
@@ -154,14 +188,15 @@ class RtlSdrSource(IQSource):
                 self.status.state = "error"
                 raise SourceError(f"{self._where}: read failed ({type(exc).__name__}: "
                                   f"{exc})") from None
-            data = np.frombuffer(buf, dtype=np.uint8).tobytes()
-            if not data:
+            data = np.frombuffer(buf, dtype=np.uint8)     # a view: no copy
+            if not data.size:
                 raise SourceError(f"{self._where}: the dongle returned no samples")
-            chunks.append(data)
-            have += len(data)
-        joined = b"".join(chunks)
-        self._leftover = joined[n_bytes:]
-        return joined[:n_bytes]
+            k = min(data.size, n_bytes - have)
+            out[have:have + k] = data[:k]
+            have += k
+            if k < data.size:
+                self._leftover = data[k:].copy()          # under one USB packet
+        return out
 
     def read(self, n_samples: int) -> IQBlock:
         if not self._tuned:
@@ -174,9 +209,8 @@ class RtlSdrSource(IQSource):
         raw = self._read_raw(2 * n_samples)
         dropped = mon.update(n_samples) if self.check_realtime else 0
         self._account(n_samples, dropped)
-        return IQBlock(np.frombuffer(raw, dtype=np.uint8).copy(), self.center_freq_hz,
-                       self.sample_rate_hz, self.gain_db, mon.sample_time_utc(first), dropped,
-                       native="cu8")
+        return IQBlock(raw, self.center_freq_hz, self.sample_rate_hz, self.gain_db,
+                       mon.sample_time_utc(first), dropped, native="cu8")
 
     def close(self) -> None:
         if self.status.state != "closed":

@@ -30,6 +30,7 @@ import numpy as np
 from rfhunt.errors import ProtocolError, RfhuntError, SourceError
 from sensors.sources.base import IQBlock, IQSource, complex_to_cu8
 from sensors.sources.ratecheck import RateMonitor
+from sensors.sources.rtlsdr_usb import whole_ppm
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,26 @@ def valid_sample_rate(sample_rate_hz: float) -> bool:
     return 225_000 < sample_rate_hz <= 300_000 or 900_000 < sample_rate_hz <= 3_200_000
 
 
+def snap_gain_tenth_db(tenth_db: int, table: tuple[int, ...] | None) -> int:
+    """The tuner gain librtlsdr selects for a request: the nearest entry of ``table``.
+
+    Parameters
+    ----------
+    tenth_db : int
+        Requested gain in tenths of a dB (as command 0x04 carries it).
+    table : tuple of int or None
+        The tuner's gains in tenths of a dB; empty or None (unknown tuner): no snapping.
+
+    Returns
+    -------
+    int
+        The gain in tenths of a dB; on a tie the entry listed first wins.
+    """
+    if not table:
+        return int(tenth_db)
+    return min(table, key=lambda g: abs(g - tenth_db))
+
+
 def default_settle_s(sample_rate_hz: float) -> float:
     """Time to discard after a retune: max(50 ms, two rtl_tcp buffers at this rate)."""
     return max(0.05, 2 * (RTL_TCP_BUFFER_BYTES // 2) / sample_rate_hz)
@@ -95,39 +116,45 @@ class RtlTcpSource(IQSource):
         Detect lost samples by wall-clock accounting (see :mod:`sensors.sources.ratecheck`).
     settle_s : float or None
         Seconds of stream discarded after each retune; None: :func:`default_settle_s`.
-    ppm : int
-        Frequency correction sent on connection (command 0x05) if non-zero.
+    ppm : float
+        Frequency correction sent on connection (command 0x05) if non-zero, rounded to
+        whole ppm (see :meth:`set_ppm`).
     drop_window_s : float
         Sliding window of the drop detector; drops are reported about this long after.
     """
 
     def __init__(self, host: str, port: int = 1234, *, timeout_s: float = 5.0,
                  check_realtime: bool = True, settle_s: float | None = None,
-                 ppm: int = 0, drop_window_s: float = 2.0) -> None:
+                 ppm: float = 0, drop_window_s: float = 2.0) -> None:
         super().__init__()
         self.host = host
         self.port = int(port)
+        self._where = f"rtl_tcp {host}:{self.port}"
+        ppm_whole = whole_ppm(ppm, self._where)
         self.timeout_s = float(timeout_s)
         self.check_realtime = bool(check_realtime)
         self.settle_s = settle_s
         self.drop_window_s = float(drop_window_s)
         self.ppm = 0
-        self._where = f"rtl_tcp {host}:{self.port}"
         self._tuned = False
+        self._sent_rate_hz: int | None = None   # the last SET_SAMPLE_RATE sent
         self._monitor: RateMonitor | None = None
         try:
             self._sock = socket.create_connection((host, self.port), timeout=self.timeout_s)
         except OSError as exc:
             raise SourceError(f"{self._where}: cannot connect ({exc})") from None
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            raw = self._recv_exact(HEADER.size, what="header")
-        except SourceError:
+            self._handshake(ppm_whole)
+        except BaseException:
             self._sock.close()
             raise
+
+    def _handshake(self, ppm: int) -> None:
+        """Read the server's header and send the start-up settings (socket open)."""
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        raw = self._recv_exact(HEADER.size, what="header")
         magic, tuner, n_gains = HEADER.unpack(raw)
         if magic != MAGIC or tuner > 255 or n_gains > 1000:
-            self._sock.close()
             raise ProtocolError(f"{self._where}: not an rtl_tcp server: header {raw!r} "
                                 f"(expected b'RTL0' + tuner type + gain count)")
         self.tuner_type = tuner
@@ -147,12 +174,23 @@ class RtlTcpSource(IQSource):
             raise SourceError(f"{self._where}: connection lost sending command "
                               f"0x{cmd:02x} ({exc})") from None
 
-    def set_ppm(self, ppm: int) -> None:
-        """Frequency correction of the dongle's crystal, in ppm (takes effect on next tune)."""
-        if int(ppm) != ppm:
-            raise SourceError(f"{self._where}: ppm must be a whole number, got {ppm}")
-        self.send_command(CMD_SET_FREQ_CORRECTION, int(ppm))
-        self.ppm = int(ppm)
+    def set_ppm(self, ppm: float) -> None:
+        """Frequency correction of the dongle's crystal (takes effect on the next tune).
+
+        Parameters
+        ----------
+        ppm : float
+            Correction in ppm. librtlsdr (and so rtl_tcp) corrects in whole ppm, so the value
+            is rounded to the nearest integer (halves to even); :attr:`ppm` holds what was sent.
+
+        Raises
+        ------
+        SourceError
+            If ``ppm`` is not a finite number.
+        """
+        whole = whole_ppm(ppm, self._where)
+        self.send_command(CMD_SET_FREQ_CORRECTION, whole)
+        self.ppm = whole
 
     def set_agc(self, on: bool) -> None:
         """RTL2832U digital AGC (not the tuner gain)."""
@@ -170,15 +208,14 @@ class RtlTcpSource(IQSource):
     def set_bias_tee(self, on: bool) -> None:
         self.send_command(CMD_SET_BIAS_TEE, int(bool(on)))
 
-    def _snap_gain(self, gain_db: float) -> float:
-        table = TUNER_GAINS_TENTH_DB.get(self.tuner_type)
-        tenths = int(round(gain_db * 10))
-        if table:
-            tenths = min(table, key=lambda g: abs(g - tenths))
-        return tenths / 10.0
-
     def tune(self, center_freq_hz: float, sample_rate_hz: float | None = None,
              gain_db: float | str | None = None) -> None:
+        """Retune, then discard ``settle_s`` of stream.
+
+        SET_SAMPLE_RATE is sent only when the rate differs from the last one sent (each rate
+        command restarts the dongle's stream); the frequency is always sent, and every tune
+        settles, since the protocol cannot tell which bytes are at the new tuning.
+        """
         rate = self.sample_rate_hz if sample_rate_hz is None else float(sample_rate_hz)
         if not rate > 0:
             raise SourceError(f"{self._where}: no sample rate: pass sample_rate_hz to tune()")
@@ -188,7 +225,10 @@ class RtlTcpSource(IQSource):
         if not valid_sample_rate(rate):
             raise SourceError(f"{self._where}: sample_rate_hz={rate} is not a rate an RTL2832U "
                               f"accepts (225-300 kHz or 900 kHz-3.2 MHz)")
-        self.send_command(CMD_SET_SAMPLE_RATE, int(round(rate)))
+        rate_cmd = int(round(rate))
+        if rate_cmd != self._sent_rate_hz:      # each rate command restarts the stream
+            self.send_command(CMD_SET_SAMPLE_RATE, rate_cmd)
+            self._sent_rate_hz = rate_cmd
         self.send_command(CMD_SET_FREQ, int(round(center_freq_hz)))
         if gain_db is not None:
             if isinstance(gain_db, str):
@@ -198,9 +238,11 @@ class RtlTcpSource(IQSource):
                 self.send_command(CMD_SET_GAIN_MODE, 0)
                 self.gain_db = math.nan
             else:
+                tenths = int(round(float(gain_db) * 10))
                 self.send_command(CMD_SET_GAIN_MODE, 1)
-                self.send_command(CMD_SET_GAIN, int(round(float(gain_db) * 10)))
-                self.gain_db = self._snap_gain(float(gain_db))
+                self.send_command(CMD_SET_GAIN, tenths)
+                table = TUNER_GAINS_TENTH_DB.get(self.tuner_type)
+                self.gain_db = snap_gain_tenth_db(tenths, table) / 10.0
         self.center_freq_hz = float(center_freq_hz)
         self.sample_rate_hz = rate
         settle = default_settle_s(rate) if self.settle_s is None else float(self.settle_s)
@@ -411,6 +453,9 @@ class RtlTcpServer:
                 self._serve_client(conn, peer)
             except (OSError, RfhuntError) as exc:
                 log.warning("rtl_tcp server: client %s: %s", peer, exc)
+            except Exception:   # a broken generator must not end the server
+                log.exception("rtl_tcp server: client %s: unexpected error; dropping the "
+                              "client", peer)
             finally:
                 conn.close()
                 log.info("rtl_tcp server: client %s gone; listening again", peer)
@@ -557,9 +602,8 @@ class RtlTcpServer:
                     return False
                 tenths = self.gains_tenth_db[param]
             else:
-                tenths = param - 2**32 if param >= 2**31 else param
-                if self.gains_tenth_db:
-                    tenths = min(self.gains_tenth_db, key=lambda g: abs(g - tenths))
+                tenths = snap_gain_tenth_db(param - 2**32 if param >= 2**31 else param,
+                                            self.gains_tenth_db)
             self.gain_db = tenths / 10.0
             return True
         if cmd == CMD_SET_FREQ_CORRECTION:

@@ -319,3 +319,43 @@ def test_write_cu8_from_complex_matches_base_convention(tmp_path):
     x = cu8_to_complex64(u)
     meta, data = write_sigmf(tmp_path / "c", x, sample_rate_hz=1e6, center_freq_hz=1e8)
     assert np.array_equal(np.fromfile(data, np.uint8), u)
+
+
+# ------------------------------------------------------------------- review regressions
+
+
+def test_loop_over_capture_gaps_never_overlaps_in_time(tmp_path):
+    """A loop lasts from the first capture's start to the last one's end, gaps included."""
+    x = np.arange(600, dtype=np.uint16).astype(np.uint8)    # 300 samples at 100 S/s
+    meta, _ = write_sigmf(tmp_path / "g", x, sample_rate_hz=100.0, center_freq_hz=1e8)
+    _edit_meta(meta, lambda m: m.__setitem__("captures", [
+        {"core:sample_start": 0, "core:frequency": 1e8, "core:datetime": "2023-11-14T22:13:20.00Z"},
+        # 0.50 s (50 samples) missing before this one
+        {"core:sample_start": 100, "core:frequency": 1e8,
+         "core:datetime": "2023-11-14T22:13:21.50Z"}]))
+    t0 = 1_700_000_000.0
+    src = RecordingSource(meta, loop=True)
+    assert src.duration_s == pytest.approx(3.0) and src.loop_period_s == pytest.approx(3.5)
+    blocks = [src.read(n) for n in (100, 200, 100, 200, 100)]
+    assert [b.n_samples for b in blocks] == [100, 200, 100, 200, 100]
+    assert [b.dropped_samples for b in blocks] == [0, 50, 0, 50, 0]
+    # loop 1 holds 0..1 s and 1.5..3.5 s; loop 2 runs on from 3.5 s, loop 3 from 7 s
+    assert [b.t_utc - t0 for b in blocks] == pytest.approx([0.0, 1.5, 3.5, 5.0, 7.0], abs=1e-6)
+    ends = [b.t_utc + b.n_samples / 100.0 for b in blocks]
+    assert all(e <= b.t_utc + 1e-9 for e, b in zip(ends, blocks[1:])), "loops overlap in time"
+
+
+def test_complex_conversions_are_the_base_ones(tmp_path):
+    """cu8 decoding and encoding go through base's cu8_to_complex64 / complex_to_cu8."""
+    from sensors.sources.recording import _encode, _to_complex64
+
+    u = np.arange(256, dtype=np.uint8)
+    assert np.array_equal(_to_complex64(u, np.dtype(np.uint8)), cu8_to_complex64(u))
+    u16 = np.array([0, 65535, 32767, 32768], np.uint16)
+    assert np.allclose(_to_complex64(u16.view(np.uint8), np.dtype("<u2")).view(np.float32),
+                       (u16 - 32767.5) / 32767.5)
+    x = np.array([1.5 - 1.5j, 0.5 + 0.25j, -1 + 1j], np.complex64)
+    assert np.array_equal(np.frombuffer(_encode(x, "ci8"), np.int8),
+                          [127, -128, 64, 32, -128, 127])
+    assert np.array_equal(np.frombuffer(_encode(x, "ci16_le"), "<i2"),
+                          [32767, -32768, 16384, 8192, -32768, 32767])

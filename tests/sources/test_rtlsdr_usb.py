@@ -178,3 +178,61 @@ def test_real_dongle_reads_cu8():
         x = blocks[-1].as_complex64()
         assert 0 < np.mean(np.abs(x)) < 1
         assert src.status.samples_read == 2_400_000
+
+
+# ------------------------------------------------------------------- review regressions
+
+
+@pytest.mark.parametrize("ppm, sent", [(1.6, 2), (-2.5, -2), (3.5, 4), (0.4, None), (-7, -7)])
+def test_fake_driver_ppm_is_rounded_not_truncated(fake_rtlsdr, ppm, sent):
+    with RtlSdrSource(0, ppm=ppm) as src:
+        calls = [v for k, v in fake_rtlsdr.instances[0].calls if k == "freq_correction"]
+        assert calls == ([] if sent is None else [sent])
+        assert src.ppm == (sent or 0) and isinstance(src.ppm, int)
+
+
+@pytest.mark.parametrize("ppm", [float("nan"), float("-inf"), "ten"])
+def test_fake_driver_non_finite_ppm_is_refused_before_opening(fake_rtlsdr, ppm):
+    with pytest.raises(SourceError, match=rf"RTL-SDR device 0: ppm .*{ppm}"):
+        RtlSdrSource(0, ppm=ppm)
+    assert fake_rtlsdr.instances == []
+
+
+class PacketRtlSdr(FakeRtlSdr):
+    """Hands out views of one preallocated driver buffer, so only rfhunt's copies allocate."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        import ctypes
+
+        self._buf = (ctypes.c_ubyte * (1 << 22))()
+        np.frombuffer(self._buf, np.uint8)[:] = np.arange(1 << 22) % 256
+
+    def read_bytes(self, n):
+        if n % 512:
+            raise OSError("LIBUSB_ERROR_OVERFLOW")
+        n = min(n, 1 << 16)                      # the driver returns at most 64 KiB per call
+        start = self.counter % 256
+        self.counter += n
+        return memoryview(self._buf)[start:start + n]
+
+
+def test_usb_read_copies_each_block_once(monkeypatch):
+    import tracemalloc
+
+    mod = types.ModuleType("rtlsdr")
+    mod.RtlSdr = PacketRtlSdr
+    monkeypatch.setitem(sys.modules, "rtlsdr", mod)
+    n = 500_000                                  # 1 MB of cu8, not a multiple of 512
+    with RtlSdrSource(0, settle_s=0, check_realtime=False) as src:
+        src.tune(100e6, 2.4e6)
+        src.read(333)                            # leave part of a packet over
+        tracemalloc.start()
+        try:
+            b = src.read(n)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert np.array_equal(b.samples, (666 + np.arange(2 * n)) % 256)
+        assert b.samples.flags.owndata and b.samples.flags.writeable
+        assert peak < 2 * n + 64_000, f"{peak} bytes allocated to read {2 * n}"
