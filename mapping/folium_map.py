@@ -21,6 +21,7 @@ import folium
 from collector.judge import ALARMING
 from collector.localize import ellipse_points
 from collector.store import EmitterRow, SensorRow, Store
+from mapping.assets import install_assets, use_local_assets
 
 KIND_LABELS = {"gsm_downlink": "GSM downlink", "gsm_uplink": "GSM uplink", "fm": "FM broadcast"}
 #: (marker colour, polygon colour) by kind for unalarming verdicts; folium.Icon colour names.
@@ -88,8 +89,12 @@ def _sensor_popup(s: SensorRow) -> str:
     )
 
 
-def render_map(store: Store, out_path: str | Path, *, title: str | None = None) -> Path:
+def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
+               tiles: str | None = "openstreetmap") -> Path:
     """Draw everything in ``store`` on a folium map and write it as HTML.
+
+    The page loads Leaflet and its plugins from ``rfhunt-assets/`` written beside it, never
+    from a CDN, so it renders without internet.
 
     Parameters
     ----------
@@ -98,6 +103,10 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
         HTML file to write (parent directories are created).
     title : str, optional
         Shown at the top of the map.
+    tiles : str or None
+        Base map: ``"openstreetmap"`` (fetched online by the browser), ``None`` for none
+        (offline; markers and ellipses on a plain background), or a tile URL template such
+        as ``"tiles/{z}/{x}/{y}.png"`` for a local tile folder.
 
     Returns
     -------
@@ -108,7 +117,12 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
     sensors, emitters = store.sensors(), store.emitters()
     tracks = store.sensor_tracks([s.sensor_id for s in sensors if s.mobile])
     points: list[tuple[float, float]] = []
-    fmap = folium.Map(location=[0.0, 0.0], zoom_start=2, control_scale=True)
+    fmap = folium.Map(location=[0.0, 0.0], zoom_start=2, control_scale=True, tiles=None)
+    use_local_assets(fmap)
+    if tiles == "openstreetmap":
+        folium.TileLayer("openstreetmap", name="OpenStreetMap").add_to(fmap)
+    elif tiles:
+        folium.TileLayer(tiles, attr="local tiles", name="Local tiles").add_to(fmap)
     if title:
         fmap.get_root().html.add_child(folium.Element(
             f'<h3 style="position:absolute;z-index:1000;left:60px;top:4px;background:white;'
@@ -162,4 +176,5 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None) 
         fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(20, 20))
     out.parent.mkdir(parents=True, exist_ok=True)
     fmap.save(str(out))
+    install_assets(out.parent)
     return out

@@ -114,7 +114,8 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     store = Store.open(args.db)
     try:
-        path = render_map(store, Path(args.out), title=args.title)
+        tiles = None if args.tiles == "none" else args.tiles
+        path = render_map(store, Path(args.out), title=args.title, tiles=tiles)
     finally:
         store.close()
     print(f"wrote {path}")
@@ -219,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--db", required=True, help="SQLAlchemy URL, e.g. sqlite:///rfhunt.db")
     m.add_argument("--out", default="map.html")
     m.add_argument("--title", default=None)
+    m.add_argument("--tiles", default="openstreetmap",
+                   help="base map: openstreetmap (online), none (offline), or a tile URL template "
+                        "such as tiles/{z}/{x}/{y}.png for a local tile folder")
     m.set_defaults(func=cmd_map)
 
     sc = sub.add_parser("scan", help="one-off scans of a recording or a source")
