@@ -261,9 +261,10 @@ def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float =
     A channel is a carrier when its SNR beats both the CFAR threshold for ``pfa`` (the
     number of independent bins averaged sets it) and ``min_snr_db``; when it is the
     strongest channel within ``min_separation_hz`` (FM stations spread over several raster
-    points); and, when a channel one raster step away is more than ``adjacent_rejection_db``
-    stronger, only if its spectrum is centred on its own channel (``|centroid| <
-    bandwidth / 5``): a strong carrier's skirt leans towards its source.
+    points); and when it is not a neighbour's skirt. A skirt leans towards its source:
+    a channel whose spectral centroid lies more than ``bandwidth / 5`` towards a stronger
+    neighbour one raster step away is rejected, and so is one more than
+    ``adjacent_rejection_db`` below such a neighbour unless it is centred on its own channel.
 
     For ``bursty`` channels (TDMA uplink) the SNR and power are taken over the frames in
     which the channel was on, and at least ``min_on_frames`` frames must be on (a GSM burst
@@ -298,9 +299,15 @@ def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float =
         right = np.concatenate([p[1:], [-np.inf]])
         left_adj = np.concatenate([[False], np.isclose(np.diff(f), step)])
         right_adj = np.concatenate([np.isclose(np.diff(f), step), [False]])
-        strongest_nb = np.maximum(np.where(left_adj, left, -np.inf), np.where(right_adj, right, -np.inf))
-        centred = np.abs(cp.centroid_hz[order]) < cp.bandwidth_hz / 5
-        ok &= (p >= strongest_nb - adjacent_rejection_db) | centred
+        left_p = np.where(left_adj, left, -np.inf)
+        right_p = np.where(right_adj, right, -np.inf)
+        strongest_nb = np.maximum(left_p, right_p)
+        c = cp.centroid_hz[order]
+        lean = cp.bandwidth_hz / 5
+        centred = np.abs(c) < lean
+        # a skirt leans towards the stronger neighbour it comes from
+        skirt = ((c > lean) & (right_p > p)) | ((c < -lean) & (left_p > p))
+        ok &= ~skirt & ((p >= strongest_nb - adjacent_rejection_db) | centred)
         if min_separation_hz > 0:
             near = np.abs(f[:, None] - f[None, :]) < min_separation_hz
             local_max = np.all(~near | (p[:, None] >= p[None, :]), axis=1)

@@ -46,6 +46,11 @@ class ScanSpec:
     gain_db: float = 30.0
     nfft: int = 256
 
+    @property
+    def kind(self) -> str:
+        """Detection kind of the band."""
+        return BANDS[self.band].kind
+
 
 @dataclass(frozen=True)
 class SensorConfig:

@@ -73,16 +73,38 @@ class SensorNode:
                             st.state, st.samples_read, st.dropped_samples, self.stats.scans_done))
         self._last_hb = self.clock()
 
+    def _update_ppm(self, found) -> float | None:
+        residual = estimate_ppm(found) if self.config.track_ppm else None
+        if residual is not None and abs(residual) > 0.5:
+            self.ppm += residual
+            log.info("event=ppm_update sensor=%s ppm=%.2f", self.config.sensor_id, self.ppm)
+        return residual
+
+    def calibrate(self, max_sweeps: int = 6) -> None:
+        """Sweep the GSM downlink without publishing until the LO estimate settles.
+
+        An RTL-SDR's crystal may be tens of ppm off: 45 ppm moves GSM900 carriers by 42 kHz,
+        and until that is corrected a strong carrier's skirt can pass for its neighbour.
+        """
+        spec = next((s for s in self.config.scans if s.kind == "gsm_downlink"), None) \
+            if self.config.track_ppm else None
+        if spec is None:
+            return
+        for _ in range(max_sweeps):
+            found, _ = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                 hops=self._plans[spec.band], ppm=self.ppm)
+            residual = self._update_ppm(found)
+            if residual is None or abs(residual) <= 1.0:
+                break
+        log.info("event=calibrated sensor=%s ppm=%.2f", self.config.sensor_id, self.ppm)
+
     def scan_once(self) -> int:
         """One sweep of every configured band; returns the number of detections published."""
         n = 0
         for spec in self.config.scans:
             found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
                                        hops=self._plans[spec.band], ppm=self.ppm)
-            residual = estimate_ppm(found) if self.config.track_ppm else None
-            if residual is not None and abs(residual) > 0.5:
-                self.ppm += residual
-                log.info("event=ppm_update sensor=%s ppm=%.2f", self.config.sensor_id, self.ppm)
+            self._update_ppm(found)
             if dropped:
                 log.warning("event=dropped_samples sensor=%s band=%s samples=%d", self.config.sensor_id,
                             spec.band, dropped)
@@ -111,6 +133,11 @@ class SensorNode:
         errors in one scan are logged and counted, and the schedule goes on.
         """
         stop = stop or threading.Event()
+        try:
+            self.calibrate()
+        except SourceError as exc:
+            log.error("event=source_failed sensor=%s reason=%s", self.config.sensor_id, exc)
+            self.source.status.state = f"error: {exc}"[:256]
         self.heartbeat()
         while not stop.is_set():
             if self.config.max_scans and self.stats.scans_done >= self.config.max_scans:

@@ -76,6 +76,21 @@ def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, c
     return out
 
 
+#: Share of ADC samples at full scale above which a capture counts as overloaded.
+MAX_CLIP_FRACTION = 1e-4
+GAIN_STEP_DB = 10.0
+
+
+def clip_fraction(block: IQBlock) -> float:
+    """Share of I and Q values at the ADC's limits (0 or 255 for cu8, |x| >= 1 for float)."""
+    if block.native == "cu8":
+        raw = block.samples
+        return float(np.count_nonzero((raw == 0) | (raw == 255))) / max(raw.size, 1)
+    x = block.as_complex64()
+    over = np.count_nonzero(np.abs(x.real) >= 1.0) + np.count_nonzero(np.abs(x.imag) >= 1.0)
+    return over / max(2 * x.size, 1)
+
+
 def hops_for(spec: ScanSpec) -> list[Hop]:
     """The hops that sweep one band as the spec asks."""
     return plan_hops(band_by_name(spec.band), spec.sample_rate_hz)
@@ -94,9 +109,17 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
     found: list[CarrierMeasurement] = []
     dropped = 0
     for hop in hops if hops is not None else hops_for(spec):
-        source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, spec.gain_db)
-        block = source.read(n)
-        dropped += block.dropped_samples
+        block, gain_tries = None, 0
+        gain_db = spec.gain_db
+        while True:
+            source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, gain_db)
+            block = source.read(n)
+            dropped += block.dropped_samples
+            # An overloaded 8-bit ADC fills the band with intermodulation that looks like
+            # carriers: back the gain off and capture again, as an operator would.
+            if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or gain_tries >= 3:
+                break
+            gain_db, gain_tries = max(gain_db - GAIN_STEP_DB, 0.0), gain_tries + 1
         found.extend(measure_block(block, b, hop.channel_freqs_hz, calibration_db=calibration_db,
                                    nfft=spec.nfft, center_freq_hz=hop.center_freq_hz))
     return found, dropped

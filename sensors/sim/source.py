@@ -13,10 +13,8 @@ from rfhunt.errors import SourceError
 from sensors.sim.world import World, _seed
 from sensors.sources.base import IQBlock, IQSource, complex_to_cu8
 from sensors.sources.open import register_scheme
-from sensors.sources.rtltcp import R820T_GAINS_TENTH_DB
+from sensors.sources.rtltcp import R820T_GAINS_TENTH_DB, snap_gain_tenth_db
 
-#: RTL-SDR (R820T) tuner gains in dB: the table rtl_tcp announces.
-R820T_GAINS_DB = tuple(g / 10 for g in R820T_GAINS_TENTH_DB)
 SETTLE_S = 0.005
 
 
@@ -60,7 +58,7 @@ class SimulatedSource(IQSource):
             self.sample_rate_hz = float(sample_rate_hz)
         if gain_db is not None:
             # the tuner only has discrete gains: take the nearest, like librtlsdr
-            self.gain_db = float(min(R820T_GAINS_DB, key=lambda g: abs(g - gain_db)))
+            self.gain_db = snap_gain_tenth_db(round(gain_db * 10), R820T_GAINS_TENTH_DB) / 10
         self.center_freq_hz = float(center_freq_hz)
         self.t_s += SETTLE_S
 
