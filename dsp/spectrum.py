@@ -261,7 +261,8 @@ def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float =
     A channel is a carrier when its SNR beats both the CFAR threshold for ``pfa`` (the
     number of independent bins averaged sets it) and ``min_snr_db``; when it is the
     strongest channel within ``min_separation_hz`` (FM stations spread over several raster
-    points); and when it is not a neighbour's skirt. A skirt leans towards its source:
+    points); and when it is not a neighbour's skirt. A channel whose spectral centroid lies
+    outside its own bandwidth is never a carrier; and a skirt leans towards its source:
     a channel whose spectral centroid lies more than ``bandwidth / 5`` towards a stronger
     neighbour one raster step away is rejected, and so is one more than
     ``adjacent_rejection_db`` below such a neighbour unless it is centred on its own channel.
@@ -285,7 +286,10 @@ def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float =
         power = cp.power_dbfs
     thr = np.array([cfar_threshold_db(k * frames, pfa_frame) for k in np.unique(independent)])
     thr = np.maximum(thr[np.searchsorted(np.unique(independent), independent)], min_snr_db)
-    ok = snr >= thr
+    # a carrier of this channel has its spectrum centred within the channel; power whose
+    # centroid lies outside is a neighbour's skirt (also at the span's edge, where the
+    # neighbour itself is not measured)
+    ok = (snr >= thr) & (np.abs(cp.centroid_hz) <= cp.bandwidth_hz / 2)
     if bursty:
         ok &= np.rint(cp.duty_cycle * cp.n_frames) >= min_on_frames
     order = np.argsort(cp.freq_hz)

@@ -143,7 +143,6 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
                 [list(p) for p in ring], color=poly_colour, weight=1, fill=True, fill_opacity=0.15,
                 tooltip=safe_text(f"emitter {em.id}: 95 % ellipse"),
             ).add_to(group)
-            points.extend(ring)
         folium.Marker(
             [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=360),
             tooltip=safe_text(f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip()),
@@ -171,7 +170,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
     for group in [*groups.values(), track_group, sensor_group]:
         group.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    if points:
+    if points:  # markers and tracks: a poorly located emitter's huge ellipse must not zoom the city away
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(20, 20))
     out.parent.mkdir(parents=True, exist_ok=True)

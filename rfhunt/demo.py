@@ -91,15 +91,21 @@ def _truth_position(em, scenario: Scenario) -> tuple[float, float]:
     return float(pts[:, 0].mean()), float(pts[:, 1].mean())
 
 
-def score(scenario: Scenario, emitters: list) -> list[dict]:
-    """Match each truth emitter to the located emitters on its channel(s); error in metres."""
+def score(scenario: Scenario, emitters: list) -> tuple[list[dict], list[dict]]:
+    """Match each truth emitter to the located emitters on its channel(s); error in metres.
+
+    Returns the row of each truth emitter and the emitters that match no truth (false
+    detections).
+    """
     rows = []
+    matched: set[int] = set()
     for em in scenario.emitters:
         if em.kind == "fm":
             cands = [e for e in emitters if e.kind == "fm" and abs(e.freq_hz - em.freq_hz) <= 50e3]
         else:
             chans = set(em.arfcns) if em.type == "goip" else {em.arfcn}
             cands = [e for e in emitters if e.kind == em.kind and e.channel in chans]
+        matched.update(e.id for e in cands)
         lat, lon = _truth_position(em, scenario)
         located = [e for e in cands if e.lat is not None]
         row = {"truth_id": em.id, "kind": em.kind, "type": em.type, "detected": bool(cands),
@@ -116,7 +122,9 @@ def score(scenario: Scenario, emitters: list) -> list[dict]:
         elif cands:
             row.update(emitter_id=cands[0].id, verdict=cands[0].verdict)
         rows.append(row)
-    return rows
+    false = [{"emitter_id": e.id, "kind": e.kind, "freq_hz": e.freq_hz, "channel": e.channel,
+              "verdict": e.verdict, "n_detections": e.n_detections} for e in emitters if e.id not in matched]
+    return rows, false
 
 
 def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None, *,
@@ -203,11 +211,11 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
         map_path = render_map(store, out / "map.html", title=f"rfhunt demo: {scenario.name}")
     finally:
         store.close()
-    rows = score(scenario, emitters)
+    rows, false = score(scenario, emitters)
     wall = time.monotonic() - t_wall
     summary = {"db_url": db_url, "wall_s": round(wall, 1), "scenario": scenario.name,
                "map": str(map_path), "collector": collector.stats(), "errors": errors,
-               "emitters": rows}
+               "emitters": rows, "false_emitters": false}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say("")
     say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}")
@@ -216,6 +224,9 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
         say(f"{r['truth_id']:<15} {r['kind']:<13} {str(r['detected']):<9} {str(r['emitter_id'] or '-'):>7} "
             f"{str(r['verdict'] or '-'):<14} {err:>8}")
     say("")
+    say(f"{len(false)} emitter(s) match nothing in the scenario"
+        + "".join(f"\n  emitter {f['emitter_id']}: {f['kind']} {f['freq_hz'] / 1e6:.1f} MHz, "
+                  f"{f['n_detections']} detections, {f['verdict']}" for f in false))
     say(f"wrote {map_path}, {db} and {out / 'summary.json'} in {wall:.1f} s")
     for e in errors:
         say(f"warning: {e}")

@@ -116,6 +116,7 @@ def test_small_city_end_to_end(tmp_path):
     on_disk = json.loads((out / "summary.json").read_text())
     assert set(on_disk) >= {"db_url", "wall_s", "emitters"}
     rows = {r["truth_id"]: r for r in on_disk["emitters"]}
+    assert on_disk["false_emitters"] == []  # nothing reported that is not there
     assert set(rows) == set(EXPECTED_VERDICT)
     for tid, verdict in EXPECTED_VERDICT.items():
         r = rows[tid]

@@ -141,3 +141,14 @@ def test_channel_powers_rejects_bad_arguments():
         channel_powers(x, -1, FC, CH, 180e3)
     with pytest.raises(DspError, match="under two"):
         channel_powers(x, FS, FC, CH, 10e3)
+
+
+def test_skirt_at_the_span_edge_is_not_a_carrier():
+    """The neighbour lies outside the usable span, so only the skirt's own shape tells."""
+    rng = np.random.default_rng(7)
+    n = 48_000
+    edge = CH[-1]  # 700 kHz from the centre: the last channel inside the 80 % span
+    x = noise(n, -75, rng) + gmsk_like(n, edge + 200e3 - FC, -20, rng)
+    cp = channel_powers(x, FS, FC, CH, 180e3)
+    assert CH[-1] in cp.freq_hz and cp.snr_db[cp.freq_hz == CH[-1]][0] > 20  # the skirt is strong
+    assert detect_carriers(cp).freq_hz.size == 0
