@@ -255,14 +255,17 @@ class Carriers:
 
 def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float = 6.0, bursty: bool = False,
                     min_separation_hz: float = 0.0, adjacent_rejection_db: float = 15.0,
-                    min_on_frames: int = 3) -> Carriers:
+                    min_on_frames: int = 3, own_channel_only: bool = True) -> Carriers:
     """CFAR detection of carriers among measured channels.
 
     A channel is a carrier when its SNR beats both the CFAR threshold for ``pfa`` (the
     number of independent bins averaged sets it) and ``min_snr_db``; when it is the
     strongest channel within ``min_separation_hz`` (FM stations spread over several raster
-    points); and when it is not a neighbour's skirt. A channel whose spectral centroid lies
-    outside its own bandwidth is never a carrier; and a skirt leans towards its source:
+    points); and when it is not a neighbour's skirt. With ``own_channel_only`` (channels
+    as wide as their raster, as GSM's) a channel whose spectral centroid lies outside its
+    own bandwidth is never a carrier; FM, whose 200 kHz stations straddle several 100 kHz
+    raster points, turns it off and names a station by its centroid instead. A skirt leans
+    towards its source:
     a channel whose spectral centroid lies more than ``bandwidth / 5`` towards a stronger
     neighbour one raster step away is rejected, and so is one more than
     ``adjacent_rejection_db`` below such a neighbour unless it is centred on its own channel.
@@ -289,7 +292,9 @@ def detect_carriers(cp: ChannelPowers, *, pfa: float = 1e-6, min_snr_db: float =
     # a carrier of this channel has its spectrum centred within the channel; power whose
     # centroid lies outside is a neighbour's skirt (also at the span's edge, where the
     # neighbour itself is not measured)
-    ok = (snr >= thr) & (np.abs(cp.centroid_hz) <= cp.bandwidth_hz / 2)
+    ok = snr >= thr
+    if own_channel_only:
+        ok &= np.abs(cp.centroid_hz) <= cp.bandwidth_hz / 2
     if bursty:
         ok &= np.rint(cp.duty_cycle * cp.n_frames) >= min_on_frames
     order = np.argsort(cp.freq_hz)

@@ -47,8 +47,9 @@ def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, c
     everything = band.channel_freqs_hz()
     everything = everything[np.abs(everything - fc) < fs / 2]
     cp = channel_powers(iq, fs, fc, everything, band.bandwidth_hz, nfft=nfft)
-    found = detect_carriers(cp, bursty=band.bursty,
-                            min_separation_hz=FM_SEPARATION_HZ if band.kind == "fm" else 0.0)
+    fm = band.kind == "fm"
+    found = detect_carriers(cp, bursty=band.bursty, min_separation_hz=FM_SEPARATION_HZ if fm else 0.0,
+                            own_channel_only=not fm)
     mine = np.isin(np.rint(found.freq_hz), np.rint(np.asarray(channel_freqs_hz, dtype=float)))
     to_dbm = calibration_db - block.gain_db
     chans = band.channel_numbers(found.freq_hz)
