@@ -7,8 +7,11 @@ bit ``k`` is the coefficient of ``D**k``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
+from dsp.gsm.viterbi import viterbi_decode
 from rfhunt.errors import DspError
 
 #: SCH parity generator D^10 + D^8 + D^6 + D^5 + D^4 + D^2 + 1 (TS 45.003 §4.7).
@@ -20,6 +23,23 @@ CONV_G1 = 1 | (1 << 1) | (1 << 3) | (1 << 4)
 SCH_INFO_BITS = 25
 #: Coded bits of the SCH (2 x (25 + 10 + 4)).
 SCH_CODED_BITS = 78
+#: Fire code of the xCCH (TS 45.003 §4.1.2): g(D) = (D^23 + 1)(D^17 + D^3 + 1)
+#: = D^40 + D^26 + D^23 + D^17 + D^3 + 1.
+FIRE_POLY = (1 << 40) | (1 << 26) | (1 << 23) | (1 << 17) | (1 << 3) | 1
+#: Information bits of an xCCH block (one 23-octet L2 frame).
+XCCH_INFO_BITS = 184
+#: Parity bits of the Fire code.
+FIRE_PARITY_BITS = 40
+#: Tail bits closing every convolutionally coded block (K - 1 of the K = 5 code).
+CONV_TAIL_BITS = 4
+#: Bits into the convolutional encoder for an xCCH block (184 + 40 + 4).
+XCCH_UNCODED_BITS = XCCH_INFO_BITS + FIRE_PARITY_BITS + CONV_TAIL_BITS
+#: Coded bits of an xCCH block (2 x 228).
+XCCH_CODED_BITS = 2 * XCCH_UNCODED_BITS
+#: Positions of the 78 coded bits in a 148-bit synchronization burst (39 either side of the
+#: extended training sequence).
+SCH_BURST_INDEX = np.r_[3:42, 106:145]
+SCH_BURST_INDEX.flags.writeable = False
 
 
 def _as_bits(bits: np.ndarray, name: str) -> np.ndarray:
@@ -204,3 +224,167 @@ def sch_encode(bsic: np.ndarray | int, fn: np.ndarray | int) -> np.ndarray:
     p = block_parity(d, SCH_PARITY_POLY, invert=True)
     tail = np.zeros(d.shape[:-1] + (4,), dtype=np.uint8)
     return conv_encode(np.concatenate((d, p, tail), axis=-1))
+
+
+# ---------------------------------------------------------------- xCCH Fire code
+_FIRE_MATRIX = parity_matrix(FIRE_POLY, XCCH_INFO_BITS).astype(np.float32)
+_SCH_MATRIX = parity_matrix(SCH_PARITY_POLY, SCH_INFO_BITS).astype(np.float32)
+
+
+def _fast_parity(bits: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    # Sums of at most a few hundred ones are exact in float32, and BLAS does them fast.
+    return (np.asarray(bits, dtype=np.float32) @ matrix).astype(np.int64).astype(np.uint8) & 1
+
+
+def _last_axis(bits: np.ndarray, name: str, sizes: tuple[int, ...]) -> np.ndarray:
+    b = _as_bits(bits, name)
+    if b.shape[-1] not in sizes:
+        want = " or ".join(str(n) for n in sizes)
+        raise DspError(f"{name} must have {want} bits on its last axis, got shape {b.shape}")
+    return b
+
+
+def fire_encode(info: np.ndarray) -> np.ndarray:
+    """Fire-code xCCH blocks and add the tail (TS 45.003 §4.1.2): ``u = d | p | 0000``.
+
+    The 40 parity bits ``p(0..39)`` are chosen so that ``d(0) D^223 + ... + d(183) D^40 +
+    p(0) D^39 + ... + p(39)`` leaves the remainder ``1 + D + ... + D^39`` modulo
+    :data:`FIRE_POLY` (the plain remainder, inverted).
+
+    Parameters
+    ----------
+    info : numpy.ndarray
+        Information bits ``d(0..183)``, shape ``(..., 184)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` bits ``u(0..227)`` for the convolutional encoder, shape ``(..., 228)``.
+    """
+    d = _last_axis(info, "info", (XCCH_INFO_BITS,))
+    p = _fast_parity(d, _FIRE_MATRIX) ^ 1
+    tail = np.zeros(d.shape[:-1] + (CONV_TAIL_BITS,), dtype=np.uint8)
+    return np.concatenate((d, p, tail), axis=-1)
+
+
+def fire_check(bits: np.ndarray) -> np.ndarray:
+    """Whether xCCH blocks pass the Fire-code check (no error correction is attempted).
+
+    Parameters
+    ----------
+    bits : numpy.ndarray
+        ``d(0..183) | p(0..39)``, shape ``(..., 224)``, or the same followed by the four
+        tail bits, ``(..., 228)`` (the tail bits are not checked).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``bool`` array of shape ``bits.shape[:-1]``.
+    """
+    b = _last_axis(bits, "bits", (XCCH_INFO_BITS + FIRE_PARITY_BITS, XCCH_UNCODED_BITS))
+    p = _fast_parity(b[..., :XCCH_INFO_BITS], _FIRE_MATRIX) ^ 1
+    return np.all(p == b[..., XCCH_INFO_BITS:XCCH_INFO_BITS + FIRE_PARITY_BITS], axis=-1)
+
+
+def octets_to_bits(octets: np.ndarray) -> np.ndarray:
+    """L2 octets to channel-coding bits: octet ``i`` bit ``j`` (``j = 0`` least significant)
+    becomes bit ``8 i + j`` (TS 44.006 bit numbering as TS 45.003 reads it).
+
+    Parameters
+    ----------
+    octets : numpy.ndarray
+        ``uint8`` octets, shape ``(..., n)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` bits, shape ``(..., 8 n)``.
+    """
+    o = np.asarray(octets)
+    if o.ndim == 0 or o.dtype != np.uint8:
+        raise DspError(f"octets must be a uint8 array, got {o.dtype} of shape {o.shape}")
+    return np.unpackbits(o, axis=-1, bitorder="little")
+
+
+def bits_to_octets(bits: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`octets_to_bits` (the last axis must be a multiple of 8)."""
+    b = _as_bits(bits, "bits")
+    if b.shape[-1] % 8:
+        raise DspError(f"bits must have a multiple of 8 bits on its last axis, got shape {b.shape}")
+    return np.packbits(b, axis=-1, bitorder="little")
+
+
+# ---------------------------------------------------------------- SCH decoding
+class SchDecoded(NamedTuple):
+    """Decoded synchronization bursts (arrays of the input's leading shape).
+
+    Attributes
+    ----------
+    bsic : numpy.ndarray
+        Base station identity code 0..63 (``NCC = bsic >> 3``, ``BCC = bsic & 7``).
+    fn : numpy.ndarray
+        Full TDMA frame number of the SCH burst, from T1, T2 and T3'.
+    ok : numpy.ndarray
+        ``bool``: the parity check passed and T2, T3' are in range. Only then are ``bsic``
+        and ``fn`` meaningful.
+    n_bit_errors : numpy.ndarray
+        Coded bits whose hard decision differs from the re-encoded decoded block.
+    """
+
+    bsic: np.ndarray
+    fn: np.ndarray
+    ok: np.ndarray
+    n_bit_errors: np.ndarray
+
+
+def sch_burst_bits(bursts: np.ndarray) -> np.ndarray:
+    """The 78 coded bits (hard or soft) of 148-bit synchronization bursts, ``(..., 78)``."""
+    b = np.asarray(bursts)
+    if b.ndim == 0 or b.shape[-1] != 148:
+        raise DspError(f"bursts must have 148 bits on the last axis, got shape {b.shape}")
+    return b[..., SCH_BURST_INDEX]
+
+
+def _soft(values: np.ndarray, name: str, size: int) -> np.ndarray:
+    x = np.asarray(values)
+    if x.dtype.kind not in "fi":
+        raise DspError(f"{name} must be soft values (float or signed integer, positive = bit 0), "
+                       f"got dtype {x.dtype}; convert hard bits with hard_to_soft()")
+    if x.ndim == 0 or x.shape[-1] != size:
+        raise DspError(f"{name} must have {size} values on its last axis, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise DspError(f"{name} must hold only finite values")
+    return x
+
+
+def sch_decode(coded_soft: np.ndarray) -> SchDecoded:
+    """Decode SCH blocks: Viterbi, parity check, BSIC and frame number (TS 45.003 §4.7).
+
+    Inverts :func:`sch_encode` exactly: ``sch_decode(hard_to_soft(sch_encode(b, fn)))``
+    gives ``b`` and ``fn`` for every SCH frame ``fn`` (``fn mod 51`` in 1, 11, 21, 31, 41).
+
+    Parameters
+    ----------
+    coded_soft : numpy.ndarray
+        Soft coded bits ``c(0..77)``, shape ``(..., 78)``: positive = bit 0 (see
+        :func:`dsp.gsm.viterbi.hard_to_soft`; :func:`sch_burst_bits` cuts them from a burst).
+
+    Returns
+    -------
+    SchDecoded
+        ``bsic``, ``fn``, ``ok`` and ``n_bit_errors``, each of shape ``coded_soft.shape[:-1]``.
+    """
+    x = _soft(coded_soft, "coded_soft", SCH_CODED_BITS)
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, SCH_CODED_BITS)
+    u = viterbi_decode(flat)
+    d, p = u[:, :SCH_INFO_BITS], u[:, SCH_INFO_BITS:SCH_INFO_BITS + 10]
+    parity_ok = np.all((_fast_parity(d, _SCH_MATRIX) ^ 1) == p, axis=1)
+    word = bits_to_int(_sch_order(d))  # _sch_order is its own inverse
+    bsic = word >> 19
+    t1, t2, t3p = (word >> 8) & 0x7FF, (word >> 3) & 0x1F, word & 7
+    t3 = 10 * t3p + 1
+    fn = 51 * 26 * t1 + 51 * ((t3 - t2) % 26) + t3
+    ok = parity_ok & (t2 < 26) & (t3p < 5)
+    errors = np.count_nonzero(conv_encode(u) != (flat < 0), axis=1)
+    return SchDecoded(bsic.reshape(lead), fn.reshape(lead), ok.reshape(lead), errors.reshape(lead))

@@ -6,10 +6,6 @@ ARFCN 725, demodulated by gr-gsm): /work/shared/data/gsm/vf725/.
 
 from __future__ import annotations
 
-import bz2
-import struct
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -20,6 +16,7 @@ from dsp.gsm.coding import (SCH_PARITY_POLY, block_parity, conv_encode, int_to_b
 from dsp.gsm.gmsk import gmsk_modulate, gmsk_phase, gsm_diff_encode, phase_pulse
 from dsp.gsm.tx import downlink_burst_bits, gsm_downlink_iq, gsm_uplink_iq
 from rfhunt.errors import DspError
+from tests.grgsm_bursts import read_bursts
 from tests.shared_data import DATA_DIR
 
 DATA = DATA_DIR / "gsm" / "vf725"
@@ -29,69 +26,11 @@ GARBAGE_FROM_FN = 862395
 RS = c.SYMBOL_RATE_HZ
 
 
-# ---------------------------------------------------------------- gr-gsm burst file reader
-def _pmt(buf: bytes, pos: int):
-    """Deserialize one GNU Radio PMT at ``pos``: returns (value, next position).
-
-    Covers the tags a burst_file_sink writes: null, pair, symbol, int32, double, uint64,
-    int64, dict and u8 uniform vectors.
-    """
-    tag = buf[pos]
-    pos += 1
-    if tag == 0x06:  # PST_NULL
-        return None, pos
-    if tag == 0x07:  # PST_PAIR
-        car, pos = _pmt(buf, pos)
-        cdr, pos = _pmt(buf, pos)
-        return (car, cdr), pos
-    if tag == 0x09:  # PST_DICT: a pair of (key . value) and the rest
-        first, pos = _pmt(buf, pos)
-        rest, pos = _pmt(buf, pos)
-        return ("dict", first, rest), pos
-    if tag == 0x02:  # PST_SYMBOL
-        (n,) = struct.unpack_from(">H", buf, pos)
-        return buf[pos + 2:pos + 2 + n].decode(), pos + 2 + n
-    if tag == 0x03:
-        return struct.unpack_from(">i", buf, pos)[0], pos + 4
-    if tag == 0x04:
-        return struct.unpack_from(">d", buf, pos)[0], pos + 8
-    if tag in (0x0B, 0x0D):
-        return struct.unpack_from(">Q" if tag == 0x0B else ">q", buf, pos)[0], pos + 8
-    if tag == 0x0A:  # PST_UNIFORM_VECTOR: type, u32 length, u8 npad, pad, data
-        utype = buf[pos]
-        (n,) = struct.unpack_from(">I", buf, pos + 1)
-        npad = buf[pos + 5]
-        start = pos + 6 + npad
-        if utype != 0x00:  # UVI_U8
-            raise ValueError(f"uniform vector type {utype} not supported")
-        return np.frombuffer(buf, np.uint8, n, start), start + n
-    raise ValueError(f"unknown PMT tag {tag:#x} at {pos - 1}")
-
-
-def _read_bursts(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(fn, tn, gsmtap sub_type, bits[n, 148]) of every record, duplicates removed."""
-    buf = bz2.decompress(path.read_bytes())
-    fns, tns, kinds, bits = [], [], [], []
-    pos = 0
-    while pos < len(buf):
-        (_, blob), pos = _pmt(buf, pos)
-        hdr = bytes(blob[:16])
-        version, hdr_words, _type, tn = hdr[:4]
-        assert version == 2 and hdr_words == 4, "not a GSMTAP v2 header"
-        fns.append(struct.unpack_from(">I", hdr, 8)[0])
-        tns.append(tn)
-        kinds.append(hdr[12])
-        bits.append(blob[16:16 + 148])
-    fn, tn, kind, b = np.array(fns, np.int64), np.array(tns, np.int64), np.array(kinds), np.array(bits)
-    _, first = np.unique(fn * 8 + tn, return_index=True)
-    return fn[first], tn[first], kind[first], b[first]
-
-
 @pytest.fixture(scope="module")
 def live_bursts():
     if not BURSTS_FILE.exists():
         pytest.skip(f"{BURSTS_FILE} not present")
-    fn, tn, kind, bits = _read_bursts(BURSTS_FILE)
+    fn, tn, kind, bits = read_bursts(BURSTS_FILE)
     assert fn.size == 12728  # the README's count of unique bursts
     clean = fn < GARBAGE_FROM_FN
     return fn[clean], tn[clean], kind[clean], bits[clean]
