@@ -98,6 +98,7 @@ class EmitterSpec:
     cid: int = 0
     bsic: int = 0
     lac_change_s: float = 0.0
+    cro_db: int = 0
     # FM
     freq_hz: float = 0.0
     licensed: bool = True
@@ -163,8 +164,9 @@ class Scenario:
 # --- strict loading ------------------------------------------------------------------------
 
 _EMITTER_KEYS: dict[str, set[str]] = {
-    "gsm_cell": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm"},
-    "fake_bts": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "lac_change_s", "route", "speed_mps", "loop"},
+    "gsm_cell": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "cro_db"},
+    "fake_bts": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "cro_db", "lac_change_s", "route", "speed_mps",
+                 "loop"},
     "fm": {"freq_hz", "licensed", "stereo", "deviation_khz", "rds_pi", "rds_ps", "name", "ppm"},
     "goip": {"arfcns", "channels", "activity", "call_mean_s", "ppm"},
 }
@@ -284,7 +286,10 @@ def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
             raise ctx.fail(f"{path}.arfcn", f"{arfcn} is not a downlink channel rfhunt scans")
         kw.update(arfcn=arfcn, mcc=ctx.integer(obj, "mcc", path, 460, 1, 999),
                   mnc=ctx.integer(obj, "mnc", path, 0, 0, 999), lac=ctx.integer(obj, "lac", path, 1, 1, 65533),
-                  cid=ctx.integer(obj, "cid", path, 0, 0, 65535), bsic=ctx.integer(obj, "bsic", path, 0, 0, 63))
+                  cid=ctx.integer(obj, "cid", path, 0, 0, 65535), bsic=ctx.integer(obj, "bsic", path, 0, 0, 63),
+                  cro_db=ctx.integer(obj, "cro_db", path, 0, 0, 126))
+        if kw["cro_db"] % 2:
+            raise ctx.fail(f"{path}.cro_db", f"{kw['cro_db']} is not a multiple of 2 dB (CELL_RESELECT_OFFSET steps)")
         if etype == "fake_bts":
             kw.update(lac_change_s=ctx.num(obj, "lac_change_s", path, 0.0, 0, 1e6),
                       route=ctx.route(obj, path), speed_mps=ctx.num(obj, "speed_mps", path, 0.0, 0, 70),

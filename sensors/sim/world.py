@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.fm.rds import RdsConfig
+from dsp.gsm.bcch import bcch_payload
+from dsp.gsm.si import encode_si1, encode_si2, encode_si3, encode_si4
+from dsp.gsm.si_fields import SelectionParameters
 from dsp.fm.tx import fm_broadcast_iq
 from dsp.gsm.tx import gsm_downlink_iq, gsm_uplink_iq
 from rfhunt.geo import distance_m, route_position, to_enu
@@ -108,6 +111,8 @@ class World:
         self._goip = {em.id: GoipActivity(em, scenario.duration_s, _seed(scenario.seed, em.id, "calls"))
                       for em in scenario.emitters if em.type == "goip"}
         # each cell keeps its own TDMA clock: an epoch offset and a start frame number
+        self._si_cache: dict[tuple[str, int], dict[str, bytes]] = {}
+        self._payload_cache: dict[tuple[str, int], object] = {}
         self._tdma = {em.id: (np.random.default_rng(_seed(scenario.seed, em.id, "tdma")).uniform(0, 1.0),
                               int(np.random.default_rng(_seed(scenario.seed, em.id, "fn")).integers(0, 2715648)))
                       for em in scenario.emitters}
@@ -152,11 +157,37 @@ class World:
         return out
 
     # --- signals --------------------------------------------------------------------------
+    def system_information(self, em: EmitterSpec, t_s: float) -> dict[str, bytes]:
+        """The SI frames a GSM cell broadcasts at ``t_s``: its identity (with the LAC of that
+        moment), its own ARFCN as cell allocation, the operator's other cells as neighbours
+        (a fake base station lists none) and its reselection offset."""
+        key = (em.id, em.lac_at(t_s))
+        cached = self._si_cache.get(key)
+        if cached is not None:
+            return cached
+        mcc, mnc = f"{em.mcc:03d}", f"{em.mnc:02d}"
+        neighbours = [] if em.type == "fake_bts" else sorted(
+            {o.arfcn for o in self.scenario.emitters if o.type == "gsm_cell" and o.id != em.id
+             and (o.mcc, o.mnc) == (em.mcc, em.mnc)})
+        sel = SelectionParameters(cell_reselect_offset_code=em.cro_db // 2) if em.cro_db else None
+        lac = em.lac_at(t_s)
+        frames = {"SI1": encode_si1([em.arfcn]), "SI2": encode_si2(neighbours),
+                  "SI3": encode_si3(mcc=mcc, mnc=mnc, lac=lac, cid=em.cid, selection=sel),
+                  "SI4": encode_si4(mcc=mcc, mnc=mnc, lac=lac, selection=sel)}
+        self._si_cache[key] = frames
+        return frames
+
+    def _bcch(self, em: EmitterSpec, t_s: float):
+        key = (em.id, em.lac_at(t_s))
+        if key not in self._payload_cache:
+            self._payload_cache[key] = bcch_payload(self.system_information(em, t_s))
+        return self._payload_cache[key]
+
     def _waveform(self, em: EmitterSpec, channel: int, t_s: float, n: int, fs: float) -> np.ndarray:
         if em.type in ("gsm_cell", "fake_bts"):
             offset, fn0 = self._tdma[em.id]
             return gsm_downlink_iq(t_s + offset, n, fs, bsic=em.bsic, fn_epoch=fn0,
-                                   seed=_seed(self.scenario.seed, em.id))
+                                   payload=self._bcch(em, t_s))
         if em.type == "fm":
             rds = None if em.rds_pi is None else RdsConfig(pi=em.rds_pi, ps=em.rds_ps or "")
             return fm_broadcast_iq(t_s, n, fs, deviation_hz=em.deviation_khz * 1e3, stereo=em.stereo,
