@@ -136,3 +136,15 @@ def band(name: str) -> Band:
         return BANDS[name]
     except KeyError:
         raise DspError(f"unknown band {name!r}; known bands: {', '.join(BANDS)}") from None
+
+
+def downlink_channels_in_span(center_freq_hz: float, sample_rate_hz: float, *, margin_hz: float = 100e3
+                              ) -> np.ndarray:
+    """GSM900 and DCS1800 downlink channel centres (Hz) a capture holds whole.
+
+    A channel counts when its centre lies at least ``margin_hz`` inside the capture's
+    ``sample_rate_hz`` span (half a channel, so its 200 kHz fit).
+    """
+    half = sample_rate_hz / 2 - margin_hz
+    chans = np.concatenate([BANDS["gsm900-dl"].channel_freqs_hz(), BANDS["dcs1800-dl"].channel_freqs_hz()])
+    return chans[np.abs(chans - center_freq_hz) <= half + 1e-6]

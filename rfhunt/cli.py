@@ -168,6 +168,67 @@ def cmd_scan_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan_gsm(args: argparse.Namespace) -> int:
+    """Every GSM cell's identity and broadcast parameters from one recording."""
+    import numpy as np
+
+    from dsp.bands import downlink_channels_in_span
+    from dsp.gsm.decode import decode_bcch
+    from dsp.spectrum import channel_powers
+    from sensors.sources.open import open_source
+
+    src = open_source(Path(args.file), sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq)
+    try:
+        n = src.remaining_samples if args.seconds is None else min(src.remaining_samples,
+                                                                    int(args.seconds * src.sample_rate_hz))
+        block = src.read(n)
+    finally:
+        src.close()
+    fs, fc = block.sample_rate_hz, block.center_freq_hz
+    iq = block.as_complex64()
+    frames, cells = decode_bcch(iq, fs, fc, downlink_channels_in_span(fc, fs))
+    power = {}
+    if cells:
+        cp = channel_powers(iq, fs, fc, np.array([c.freq_hz for c in cells]), 180e3, usable_fraction=1.0)
+        power = {round(f): (p, s) for f, p, s in zip(cp.freq_hz, cp.power_dbfs, cp.snr_db)}
+    to_dbm = args.calibration_db - args.gain_db
+    if args.gsmtap:
+        from sensors.gsmtap import GsmtapFrame, GsmtapSender
+
+        with GsmtapSender(args.gsmtap) as tx:
+            for f in frames:
+                tx.send(GsmtapFrame(f.arfcn or 0, f.timeslot, f.fn, f.channel, f.payload, snr_db=f.snr_db,
+                                    pcs=False))
+    rows = []
+    for c in cells:
+        p_dbfs, snr = power.get(round(c.freq_hz), (float("nan"), float("nan")))
+        rows.append({"type": "cell", "arfcn": c.arfcn, "freq_hz": c.freq_hz,
+                     "power_dbm": None if not np.isfinite(p_dbfs) else round(float(p_dbfs + to_dbm), 2),
+                     "snr_db": None if not np.isfinite(snr) else round(float(snr), 2),
+                     "freq_offset_hz": round(c.offset_hz, 1), "ppm": round(c.ppm, 3), "bsic": c.bsic,
+                     "fn": c.fn, "n_frames": c.n_frames, **c.fields})
+    if args.format == "jsonl":
+        for f in frames:
+            print(json.dumps({"type": "frame", "arfcn": f.arfcn, "freq_hz": f.freq_hz, "fn": f.fn,
+                              "timeslot": f.timeslot, "channel": f.channel, "payload_hex": f.payload.hex(),
+                              "snr_db": round(f.snr_db, 1)}))
+        for r in rows:
+            print(json.dumps(r))
+        return 0
+    print(f"{len(frames)} frames decoded from {args.file} ({block.n_samples / fs:.2f} s at {fs / 1e6:g} MS/s, "
+          f"centre {fc / 1e6:.4f} MHz)")
+    print(f"{'ARFCN':>5} {'MHz':>9} {'ppm':>7} {'BSIC':>4} {'MCC-MNC':>8} {'LAC':>6} {'CID':>6} {'CRO':>4} "
+          f"{'frames':>6}  neighbours")
+    for r in rows:
+        ident = f"{r.get('mcc', '?')}-{r.get('mnc', '?')}" if "mcc" in r else "-"
+        print(f"{str(r['arfcn']):>5} {r['freq_hz'] / 1e6:9.3f} {r['ppm']:7.2f} {str(r['bsic']):>4} {ident:>8} "
+              f"{str(r.get('lac', '-')):>6} {str(r.get('cid', '-')):>6} {str(r.get('cro_db', '-')):>4} "
+              f"{r['n_frames']:>6}  {','.join(map(str, r.get('neighbours', [])))}")
+    if not rows:
+        print("no GSM cell (no FCCH) in this capture")
+    return 0
+
+
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
@@ -237,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--calibration-db", type=float, default=-5.0, help="dBm = dBFS - gain + this")
     sp.add_argument("--format", choices=("table", "jsonl"), default="table")
     sp.set_defaults(func=cmd_scan_power)
+
+    sg = scs.add_parser("gsm", help="decode every GSM cell's identity and system information")
+    sg.add_argument("file", help="SigMF (.sigmf-meta/.sigmf-data), .cfile (complex64) or .cu8 recording")
+    sg.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings)")
+    sg.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
+    sg.add_argument("--seconds", type=float, default=None, help="decode only the first SECONDS")
+    sg.add_argument("--format", choices=("table", "jsonl"), default="table")
+    sg.add_argument("--gsmtap", default=None, metavar="HOST[:PORT]",
+                    help="also send every decoded frame as GSMTAP (UDP 4729) for Wireshark")
+    sg.add_argument("--gain-db", type=float, default=0.0, help="tuner gain of the recording, dB")
+    sg.add_argument("--calibration-db", type=float, default=0.0,
+                    help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
+    sg.set_defaults(func=cmd_scan_gsm)
 
     sim = sub.add_parser("sim", help="the simulated world")
     sims = sim.add_subparsers(dest="sim_command", required=True, metavar="WHAT")

@@ -42,3 +42,42 @@ def test_scan_power_on_a_real_fm_recording(capsys):
     freqs = sorted(round(r["freq_hz"] / 1e5) / 10 for r in rows)
     assert freqs == [97.1, 98.4, 98.9]
     assert all(r["kind"] == "fm" and r["snr_db"] > 15 for r in rows)
+
+
+THC953 = DATA_DIR / "gsm" / "thc2007" / "GSMSP_20070204_robert_dbsrx_953.6MHz_128.cfile"
+
+
+@requires(THC953)
+def test_scan_gsm_jsonl_and_gsmtap(capsys):
+    """gr-gsm decodes two CCCH frames from this 2007 capture; we must give the same ones,
+    print the cell, and send every frame as GSMTAP."""
+    import socket
+
+    from sensors.gsmtap import decode_gsmtap
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    try:
+        assert main(["scan", "gsm", str(THC953), "--sample-rate", "500e3", "--center-freq", "953.6e6",
+                     "--format", "jsonl", "--gsmtap", f"127.0.0.1:{rx.getsockname()[1]}"]) == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        frames = {(r["fn"], r["payload_hex"]) for r in rows if r["type"] == "frame"}
+        assert {(857118, "01" + "2b" * 22), (857122, "150621000100" + "2b" * 17)} <= frames
+        assert all(r["arfcn"] == 93 and r["timeslot"] == 0 and r["channel"] in ("BCCH", "CCCH")
+                   for r in rows if r["type"] == "frame")
+        (cell,) = [r for r in rows if r["type"] == "cell"]
+        assert (cell["arfcn"], cell["bsic"], cell["mcc"], cell["mnc"], cell["lac"], cell["cid"]) == \
+            (93, 56, "272", "02", 15016, 15149)
+        assert abs(cell["ppm"] - 9.1) < 0.5 and "freq_offset_hz" in cell and "power_dbm" in cell
+        sent = {(g.fn, g.payload.hex()) for g in (decode_gsmtap(rx.recv(2048)) for _ in frames)}
+        assert sent == frames
+    finally:
+        rx.close()
+
+
+def test_scan_gsm_bad_file_is_one_line(tmp_path):
+    bad = tmp_path / "x.cfile"
+    bad.write_bytes(b"\x00" * 13)
+    r = run("scan", "gsm", str(bad))
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "x.cfile" in r.stderr

@@ -17,6 +17,7 @@ Keyword options go to the source's constructor.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -89,8 +90,11 @@ register_scheme("rtltcp", _open_rtltcp)
 register_scheme("file", _open_file)
 
 
-def open_source(spec: str, **options: Any) -> IQSource:
-    """Open the source ``spec`` names (see the module docstring); raises SourceError."""
+def open_source(spec: str | os.PathLike, **options: Any) -> IQSource:
+    """Open the source ``spec`` names (see the module docstring), or a recording's path;
+    raises SourceError."""
+    if isinstance(spec, os.PathLike):
+        return _open_file(os.fspath(spec), **options)
     if not isinstance(spec, str) or not spec:
         raise SourceError(f"source spec must be a non-empty string, got {spec!r}")
     scheme, _, rest = spec.partition(":")
