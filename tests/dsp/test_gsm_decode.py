@@ -1,7 +1,6 @@
 """The whole GSM downlink chain (front end -> xCCH decoder -> SI parser) against gr-gsm on real
 captures, and against the simulator's truth."""
 
-import numpy as np
 import pytest
 
 from dsp.bands import arfcn_to_downlink_hz, downlink_channels_in_span
