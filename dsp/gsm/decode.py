@@ -71,7 +71,10 @@ class CellReport:
     snr_db : float
         Median burst SNR, dB.
     fields : dict
-        Flattened system information (``mcc``, ``mnc``, ``lac``, ``cid``, ``cro_db``, ...).
+        Flattened system information (``mcc``, ``mnc``, ``lac``, ``cid``, ``cro_db``, ...), and
+        ``receiver_ppm`` (the receiver's LO error: median offset of the cells that gave an SCH,
+        None with fewer than two) and ``residual_ppm`` (this cell's offset beyond it: real base
+        stations hold +-0.05 ppm, so more is a fingerprint).
     """
 
     freq_hz: float
@@ -129,6 +132,30 @@ def _flatten(messages: list[dict]) -> dict[str, Any]:
     return out
 
 
+def _one_result_per_cell(results: list) -> list:
+    """Drop a channel that only shows a neighbour: the same cell (same BSIC and TDMA frame
+    number at the same instant) found again through a filter skirt, further off its nominal
+    frequency than the channel it really is on."""
+    keep = []
+    for r in results:
+        twin = next((o for o in results if o is not r and o.bsic is not None and o.bsic == r.bsic
+                     and abs(o.freq_hz - r.freq_hz) <= 600e3 and o.timing is not None and r.timing is not None
+                     and _same_grid(o, r) and abs(o.offset_hz) < abs(r.offset_hz)), None)
+        if twin is None:
+            keep.append(r)
+    return keep
+
+
+def _same_grid(a, b) -> bool:
+    """Whether two channels' SCHs put the same frame number at the same instant (both
+    channels' streams run at the same rate)."""
+    ta, tb = a.timing, b.timing
+    if ta.fn_frame0 is None or tb.fn_frame0 is None or a.stream_rate_hz != b.stream_rate_hz:
+        return False
+    start_a = ta.frame0_sample + (tb.fn_frame0 - ta.fn_frame0) * ta.frame_samples
+    return abs(start_a - tb.frame0_sample) < 0.25 * ta.frame_samples
+
+
 def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
                 channel_freqs_hz: np.ndarray) -> tuple[list[L2Frame], list[CellReport]]:
     """Decode every BCCH carrier on ``channel_freqs_hz`` in one capture.
@@ -149,7 +176,7 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     cells : list of CellReport
         One per channel where an FCCH was found.
     """
-    results = receive_bcch(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz)
+    results = _one_result_per_cell(receive_bcch(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz))
     blocks, owners = [], []
     for ci, res in enumerate(results):
         t = res.timing
@@ -182,12 +209,20 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
                 per_cell[ci].append(parse_l2_frame(bytes(payload)).to_dict())
             except SiParseError:
                 per_cell[ci].append({"type": "unparsed"})
+    # The receiver's own LO error moves every carrier alike; base stations hold +-0.05 ppm.
+    # The median over cells whose SCH decoded estimates the former, and what is left of each
+    # cell's offset is the cell's own clock error: a fingerprint (needs two or more cells).
+    locked = [r.ppm for r in results if r.bsic is not None and np.isfinite(r.ppm)]
+    lo_ppm = float(np.median(locked)) if len(locked) >= 2 else None
     cells = []
     for ci, res in enumerate(results):
         arfcn = int(downlink_hz_to_arfcn(res.freq_hz))
         snr = float(np.median(res.bursts.snr_db)) if res.bursts is not None and res.bursts.snr_db.size else float("nan")
         fn0 = None if res.timing is None else res.timing.fn_frame0
+        fields = _flatten(per_cell[ci])
+        fields["receiver_ppm"] = None if lo_ppm is None else round(lo_ppm, 3)
+        fields["residual_ppm"] = None if lo_ppm is None or not np.isfinite(res.ppm) else round(res.ppm - lo_ppm, 3)
         cells.append(CellReport(res.freq_hz, None if arfcn < 0 else arfcn, res.offset_hz, res.ppm, res.bsic, fn0,
                                 len(per_cell[ci]) - sum(m["type"] == "unparsed" for m in per_cell[ci]), snr,
-                                _flatten(per_cell[ci])))
+                                fields))
     return frames, cells

@@ -96,19 +96,24 @@ def test_simulated_city_cells_identify_themselves():
             {"id": "b", "type": "gsm_cell", "lat": 29.996, "lon": 120.003, "power_dbm": 43, "arfcn": 24,
              "mcc": 460, "mnc": 1, "lac": 42310, "cid": 5121, "bsic": 50},
             {"id": "f", "type": "fake_bts", "lat": 30.001, "lon": 119.998, "power_dbm": 30, "arfcn": 17,
-             "mcc": 460, "mnc": 0, "lac": 1234, "cid": 1, "bsic": 9, "cro_db": 60},
+             "mcc": 460, "mnc": 0, "lac": 1234, "cid": 1, "bsic": 9, "cro_db": 60, "ppm": 2.5},
         ]})
     src = SimulatedSource(World(scenario), "s", seed=2)
     fc = float(arfcn_to_downlink_hz(20)) + 100e3
     src.tune(fc, 2.4e6, 42.1)
     iq = src.read(int(2.4e6 * 2.0)).as_complex64()  # 2 s: more than one SI3 of each cell
     frames, cells = decode_bcch(iq, 2.4e6, fc, downlink_channels_in_span(fc, 2.4e6))
-    got = {c.arfcn: c for c in cells if c.n_frames}
+    # each cell once: a strong cell's SCH seen again through a neighbour channel's skirt is dropped
+    assert sorted(c.arfcn for c in cells) == [17, 20, 24]
+    got = {c.arfcn: c for c in cells}
     for em in scenario.emitters:
         c = got[em.arfcn]
         assert (c.bsic, c.fields["mcc"], c.fields["mnc"], c.fields["lac"], c.fields["cid"]) == \
             (em.bsic, "460", f"{em.mnc:02d}", em.lac, em.cid)
-        assert abs(c.ppm + 7.0) < 0.3  # an LO 7 ppm high shows every carrier 7 ppm low
+        assert abs(c.ppm - (em.ppm - 7.0)) < 0.3  # an LO 7 ppm high shows every carrier 7 ppm low
         assert c.fields["cro_db"] == em.cro_db
+        # the sensor's LO error removed, each cell's own clock error is what is left
+        assert abs(c.fields["receiver_ppm"] + 7.0) < 0.3
+        assert abs(c.fields["residual_ppm"] - em.ppm) < 0.1
     assert got[17].fields["neighbours"] == [] and got[20].fields["neighbours"] == []  # a has no peer of its MNC
     assert {f.channel for f in frames} == {"BCCH", "CCCH"}
