@@ -350,3 +350,23 @@ def test_snr_sweep_fcch_and_sch():
     assert all(table[s][2] >= 0.9 for s in table if s >= 8)
     assert all(table[s][3] < 0.01 for s in table if s >= 12)
     assert all(table[s][4] < 100.0 for s in table if s >= 6)
+
+
+@pytest.mark.parametrize("n_taps", [2, 3, 4])
+def test_mlse_soft_equals_exhaustive_max_log_map(n_taps):
+    """The batched trellis gives the max-log MAP LLR of every bit: the best path with the bit 1
+    minus the best with the bit 0, over every sequence (any starting state)."""
+    rng = np.random.default_rng(n_taps)
+    n_b, n_sym = 6, 7
+    h = (rng.standard_normal((n_b, n_taps)) + 1j * rng.standard_normal((n_b, n_taps))).astype(np.complex64)
+    r = (rng.standard_normal((n_b, n_sym)) + 1j * rng.standard_normal((n_b, n_sym))).astype(np.complex64)
+    nv = rng.uniform(0.2, 2.0, n_b)
+    n_all = n_sym + n_taps - 1  # the L-1 symbols before r's first are free too
+    paths = (np.arange(1 << n_all)[:, None] >> np.arange(n_all)[None, :]) & 1  # (P, n_all), oldest first
+    s = 1.0 - 2.0 * paths
+    expect = sum(h[:, None, None, l] * s[None, :, n_taps - 1 - l:n_taps - 1 - l + n_sym] for l in range(n_taps))
+    metric = (np.abs(r[:, None, :] - expect) ** 2).sum(axis=2) / nv[:, None]  # (B, P)
+    bits = paths[:, n_taps - 1:]
+    want = np.stack([np.where(bits[:, m] == 1, metric, np.inf).min(axis=1)
+                     - np.where(bits[:, m] == 0, metric, np.inf).min(axis=1) for m in range(n_sym)], axis=1)
+    np.testing.assert_allclose(mlse_soft(r, h, nv), want, rtol=1e-4, atol=1e-3)

@@ -161,26 +161,51 @@ def channelize(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     inside = np.abs(k_out) < n_in // 2
     resp = (resp * inside).astype(np.float32) * np.float32(n_out / n_in)
     keep = np.flatnonzero(resp != 0.0)
-    src = (k_out[keep][None, :] + shift[:, None]) % n_in  # (C, n_keep)
-    w = resp[keep]
+    # The kept output bins form one run in centred order (negative then positive
+    # frequencies): k_out[keep] = lo .. hi. Channel c takes input bins shift_c + lo ..
+    # shift_c + hi (mod n_in), a contiguous slice of the block spectrum extended by
+    # wrapped copies of its ends, so no gather is needed.
+    lo, hi = int(k_out[keep].min()), int(k_out[keep].max())
+    if keep.size != hi - lo + 1:  # pragma: no cover - the response is one band by construction
+        raise DspError("channel filter response is not contiguous")
+    n_keep = keep.size
+    w_c = np.fft.fftshift(resp)[n_out // 2 + lo:n_out // 2 + hi + 1]  # weights, centred order
+    pad = max(0, int(np.max(np.abs(shift))) + max(-lo, hi) - n_in // 2 + 1)
+    first = shift + lo + pad + n_in // 2  # first input bin (centred, extended) of each channel
+    n_neg = -lo  # kept negative-frequency bins go to the end of the output block
     n_ch = f.size
     out = np.empty((n_ch, n_blocks * hop_out), dtype=np.complex64)
+    out3 = out.reshape(n_ch, n_blocks, hop_out)
     # Phase continuity: a bin shift s in a block starting at input sample b*hop_in - half_in
     # is the mixer exp(-2j pi s n / n_in) started at phase -2 pi s (b*hop_in - half_in) / n_in.
     chunk = max(1, (1 << 22) // n_in)
-    spec = np.zeros((min(chunk, n_blocks), n_ch, n_out), dtype=np.complex64)
+    spec = np.zeros((n_ch, min(chunk, n_blocks), n_out), dtype=np.complex64)
+    ext = np.empty((min(chunk, n_blocks), n_in + 2 * pad), dtype=np.complex64)
+    tmp = np.empty((min(chunk, n_blocks), n_keep), dtype=np.complex64)
+    half_n = n_in // 2
     for b0 in range(0, n_blocks, chunk):
         nb = min(chunk, n_blocks - b0)
         starts = (b0 + np.arange(nb)) * hop_in
         blocks = np.lib.stride_tricks.sliding_window_view(padded, n_in)[starts]
-        xf = scipy.fft.fft(blocks, axis=1, workers=1)
+        xf = scipy.fft.fft(blocks, axis=1, workers=1, overwrite_x=True)
+        # Centred spectrum (-n_in/2 .. n_in/2-1) with `pad` wrapped bins on either side.
+        e = ext[:nb]
+        e[:, pad:pad + n_in - half_n] = xf[:, half_n:]
+        e[:, pad + n_in - half_n:pad + n_in] = xf[:, :half_n]
+        if pad:
+            e[:, :pad] = e[:, n_in:n_in + pad]
+            e[:, pad + n_in:] = e[:, pad:2 * pad]
         phase_turns = np.outer(starts - half_in, shift) % n_in  # (nb, C), exact integers
         rot = np.exp(-2j * np.pi * phase_turns / n_in).astype(np.complex64)
-        s = spec[:nb]
-        s[:, :, keep] = xf[:, src] * (rot[:, :, None] * w)
+        s = spec[:, :nb]
+        t = tmp[:nb]
+        for ci in range(n_ch):
+            np.multiply(e[:, first[ci]:first[ci] + n_keep], w_c, out=t)
+            t *= rot[:, ci, None]
+            s[ci, :, n_out - n_neg:] = t[:, :n_neg]
+            s[ci, :, :n_keep - n_neg] = t[:, n_neg:]
         y = scipy.fft.ifft(s, axis=2, workers=1)
         # Valid middle of each block: input [b*hop_in, (b+1)*hop_in).
-        valid = y[:, :, half_out:half_out + hop_out]
-        out[:, b0 * hop_out:(b0 + nb) * hop_out] = np.transpose(valid, (1, 0, 2)).reshape(n_ch, -1)
+        out3[:, b0:b0 + nb] = y[:, :, half_out:half_out + hop_out]
     return Channelized(iq=out[:, :n_total_out], sample_rate_hz=out_rate, sps=sps, channel_freqs_hz=f,
                        residual_hz=residual, in_rate_hz=float(sample_rate_hz))

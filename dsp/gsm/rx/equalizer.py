@@ -39,6 +39,7 @@ import numpy as np
 import scipy.signal
 
 from dsp.gsm import constants as c
+from dsp.gsm.rx.fcch import _mixer
 from rfhunt.errors import DspError
 
 #: Training code of an SCH burst in :func:`demodulate_bursts` (0..7 are normal-burst TSCs).
@@ -143,27 +144,46 @@ def mlse_soft(r: np.ndarray, taps: np.ndarray, noise_var: np.ndarray) -> np.ndar
     n_b, n_sym = r.shape
     n_taps = h.shape[1]
     n_states = 1 << (n_taps - 1)
-    expect = (h.astype(np.complex64) @ _combos(n_taps).T.astype(np.complex64))  # (B, 2S)
-    d = r.astype(np.complex64)[:, :, None] - expect[:, None, :]
-    gamma = ((d.real ** 2 + d.imag ** 2) / nv.astype(np.float32)[:, None, None]).astype(np.float32)
-    # Transition j: from state j >> 1 (b_(m-1).. b_(m-L+1)) to state j & (S-1) (b_m .. b_(m-L+2)).
-    j = np.arange(2 * n_states)
-    prev_of = j >> 1
-    next_of = j & (n_states - 1)
-    alpha = np.zeros((n_sym + 1, n_b, n_states), np.float32)
+    half = n_states // 2
+    combos = _combos(n_taps)  # (2S, L)
+    h64 = h.astype(np.complex64)
+    r64 = r.astype(np.complex64)
+    inv = (1.0 / nv).astype(np.float32)
+    # Branch metrics |r_m - e_j|^2 / sigma^2 with e_j = sum_l h_l s_l(j), expanded as
+    # |r|^2 + |e_j|^2 - 2 sum_l s_l(j) Re(r conj h_l): one real matrix product over all
+    # bursts and symbols instead of a complex (bursts, symbols, 2S) difference.
+    expect = h64 @ combos.T.astype(np.complex64)  # (B, 2S)
+    e2 = (expect.real ** 2 + expect.imag ** 2) * inv[:, None]
+    # Layout (symbols, transitions, bursts): the bursts are the contiguous axis of every step.
+    rt = r64.T  # (n_sym, B)
+    ht = h64.T  # (L, B)
+    rh = rt.real[:, None, :] * (ht.real * (-2.0 * inv))[None] + rt.imag[:, None, :] * (ht.imag * (-2.0 * inv))[None]
+    gamma = np.matmul(combos, rh)  # (n_sym, 2S, B)
+    gamma += e2.T[None]
+    gamma += ((rt.real ** 2 + rt.imag ** 2) * inv[None, :])[:, None, :]
+    # Transition j = top * S + n (n = 2 p + b_m): from state j >> 1 = top * S/2 + p
+    # (b_(m-1) .. b_(m-L+1)) to state n = j & (S-1) (b_m .. b_(m-L+2)). As a
+    # (2, S/2, 2, B) array [top, p, b_m, burst] every step is a broadcast (no gather) whose
+    # innermost, contiguous axis is the bursts.
+    g4 = gamma.reshape(n_sym, 2, half, 2, n_b)
+    alpha = np.zeros((n_sym + 1, n_states, n_b), np.float32)
     for m in range(n_sym):
-        cand = alpha[m][:, prev_of] + gamma[:, m, :]
-        a = np.minimum(cand[:, :n_states], cand[:, n_states:])
-        alpha[m + 1] = a - a.min(axis=1, keepdims=True)
-    beta = np.zeros((n_b, n_states), np.float32)
-    llr = np.empty((n_b, n_sym), np.float32)
+        cand = g4[m] + alpha[m].reshape(2, half, 1, n_b)
+        a = np.minimum(cand[0], cand[1], out=alpha[m + 1].reshape(half, 2, n_b))
+        if m % 8 == 7:
+            a -= a.min(axis=(0, 1))
+    beta = np.zeros((1, half, 2, n_b), np.float32)
+    llr = np.empty((n_sym, n_b), np.float32)
     for m in range(n_sym - 1, -1, -1):
-        tot = alpha[m][:, prev_of] + gamma[:, m, :] + beta[:, next_of]
-        llr[:, m] = tot[:, 1::2].min(axis=1) - tot[:, 0::2].min(axis=1)
-        cb = gamma[:, m, :] + beta[:, next_of]
-        b = np.minimum(cb[:, 0::2], cb[:, 1::2])
-        beta = b - b.min(axis=1, keepdims=True)
-    return llr
+        cb = g4[m] + beta  # gamma + beta(next state), (2, S/2, 2, B)
+        tot = cb + alpha[m].reshape(2, half, 1, n_b)
+        best = tot.min(axis=(0, 1))  # (2, B): best path with b_m = 0, with b_m = 1
+        np.subtract(best[1], best[0], out=llr[m])
+        b = cb.reshape(n_states, 2, n_b).min(axis=1)  # over b_m, per previous state
+        if m % 8 == 0:
+            b -= b.min(axis=0)
+        beta = b.reshape(1, half, 2, n_b)
+    return np.ascontiguousarray(llr.T)
 
 
 def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray, start: np.ndarray,
@@ -239,12 +259,15 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
     n = x.shape[1]
     valid = (idx >= 0) & (idx < n)
     w = x[ch[:, None], np.clip(idx, 0, n - 1)] * valid
-    t = np.arange(length) / fs
     # Mix the carrier down, then low-pass, then derotate by j^-n (n in symbols).
-    w = w * np.exp(-2j * np.pi * off[:, None] * t[None, :]).astype(np.complex64)
+    w = w * _mixer(off, length, fs)
     w = scipy.signal.oaconvolve(w, fir[None, :], mode="same", axes=1).astype(np.complex64)
     w *= np.exp(-0.5j * np.pi * np.arange(length) / sps).astype(np.complex64)[None, :]
     n_tau = 2 * search + 1
+    # Symbol-spaced samples, taps and noise of every burst: one MLSE over all of them.
+    r_all = np.zeros((n_b, c.BURST_BITS + n_taps - 1), np.complex64)
+    h_all = np.zeros((n_b, n_taps), np.complex128)
+    nv_all = np.ones(n_b)
     for code in np.unique(tr):
         sel = np.flatnonzero(tr == code)
         y = w[sel]
@@ -270,9 +293,11 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
         nv = np.maximum((np.abs(resid) ** 2).sum(axis=1) / dof, 1e-12 * np.maximum((np.abs(h) ** 2).sum(1), 1e-30))
         # Observe the channel's tail too: bit 147 still echoes L-1 symbols later.
         sym_idx = lead + best[:, None] + np.arange(c.BURST_BITS + n_taps - 1)[None, :] * sps
-        r = y[np.arange(sel.size)[:, None], sym_idx]
-        soft[sel] = mlse_soft(r, h, nv)[:, :c.BURST_BITS]
+        r_all[sel] = y[np.arange(sel.size)[:, None], sym_idx]
+        h_all[sel] = h
+        nv_all[sel] = nv
         snr[sel] = 10.0 * np.log10((np.abs(h) ** 2).sum(axis=1) / nv)
         found[sel] = base[sel] + lead + best
         taps[sel] = h.astype(np.complex64)
+    soft[:] = mlse_soft(r_all, h_all, nv_all)[:, :c.BURST_BITS]
     return DemodulatedBursts(soft=soft, snr_db=snr, start=found, taps=taps, sps=sps)

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 from dsp.gsm import constants as c
 from rfhunt.errors import DspError
@@ -89,6 +90,19 @@ class FcchResult:
         return self.bursts.start[self.bursts.channel == channel]
 
 
+def _mixer(freq_hz: np.ndarray, n: int, fs: float) -> np.ndarray:
+    """complex64 ``(len(freq_hz), n)`` rows ``exp(-2j pi f k / fs)``, k = 0 .. n-1.
+
+    Built as the product of a coarse (every 32nd sample) and a fine (32 samples) phasor,
+    both evaluated in double precision, so only ``n / 16`` complex exponentials per row.
+    """
+    f = np.asarray(freq_hz, dtype=np.float64).reshape(-1, 1)
+    n_hi = -(-n // 32)
+    hi = np.exp(-2j * np.pi * f * (32.0 * np.arange(n_hi) / fs)).astype(np.complex64)
+    lo = np.exp(-2j * np.pi * f * (np.arange(32) / fs)).astype(np.complex64)
+    return (hi[:, :, None] * lo[:, None, :]).reshape(f.shape[0], -1)[:, :n]
+
+
 def _moving_sum(x: np.ndarray, n: int) -> np.ndarray:
     """Sums of ``n`` consecutive values along the last axis (length ``m - n + 1``)."""
     cs = np.cumsum(x, axis=-1, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
@@ -103,7 +117,7 @@ def _search(iq: np.ndarray, sps: int, max_offset_hz: float, threshold: float):
     if m < _WIN + _HOP:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     frames = np.lib.stride_tricks.sliding_window_view(z, _WIN, axis=1)[:, ::_HOP, :]
-    spec = np.fft.fft(frames, axis=2)
+    spec = scipy.fft.fft(frames.astype(np.complex64), axis=2, workers=1, overwrite_x=True)
     p = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
     total = p.sum(axis=2) + np.float32(1e-30)
     bin_hz = c.SYMBOL_RATE_HZ / _WIN
@@ -139,8 +153,7 @@ def _refine(iq: np.ndarray, sps: int, fs: float, ch: np.ndarray, sym0: np.ndarra
     idx = first[:, None] + np.arange(seg_len)
     valid = (idx >= 0) & (idx < n)
     seg = iq[ch[:, None], np.clip(idx, 0, n - 1)] * valid
-    t = np.arange(seg_len) / fs
-    u = seg * np.exp(-2j * np.pi * (c.FCCH_OFFSET_HZ + coarse)[:, None] * t[None, :]).astype(np.complex64)
+    u = seg * _mixer(c.FCCH_OFFSET_HZ + coarse, seg_len, fs)
     q = u[:, sps:] * np.conj(u[:, :-sps])
     length = c.BURST_BITS * sps
     s = _moving_sum(q, length - sps)
@@ -162,13 +175,14 @@ def _estimate(u: np.ndarray, start: np.ndarray, f1: np.ndarray, sps: int, fs: fl
     off = (c.BURST_BITS - _INNER) // 2
     k = start[:, None] + (off + np.arange(_INNER))[None, :] * sps
     v = u[rows[:, None], np.clip(k, 0, u.shape[1] - 1)]
-    tv = (k - start[:, None]) / fs
+    # Mixing each row by exp(-2j pi f (k - start) / fs) up to a constant phase per row (which
+    # neither the lag products nor the tone fraction see): sample i of v is symbol off + i.
     f = f1
     for lag in (8, 64):
-        w = v * np.exp(-2j * np.pi * f[:, None] * tv)
+        w = v * _mixer(f * sps, _INNER, fs)
         lp = (w[:, lag:] * np.conj(w[:, :-lag])).sum(axis=1)
         f = f + np.angle(lp) / (2 * np.pi * lag * sps / fs)
-    w = v * np.exp(-2j * np.pi * f[:, None] * tv)
+    w = v * _mixer(f * sps, _INNER, fs)
     score = np.abs(w.sum(axis=1)) ** 2 / (_INNER * np.maximum((np.abs(w) ** 2).sum(axis=1), 1e-30))
     return f, score
 
