@@ -23,6 +23,8 @@ from rfhunt.geo import distance_m, route_position
 from sensors.sim.scenario import Scenario, load_scenario
 
 DEMO_SCAN_INTERVAL_S = 20.0
+#: Dwell of the decode sweep: SI3 comes every 0.94 s, after an SCH (every 46 ms).
+DEMO_DECODE_DWELL_S = 1.2
 
 
 def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -52,7 +54,7 @@ def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, sc
     """Body of one sensor node process."""
     import logging
 
-    from sensors.config import DEFAULT_SCANS, SensorConfig
+    from sensors.config import DEFAULT_SCANS, ScanSpec, SensorConfig
     from sensors.gps import SourcePosition
     from sensors.node import SensorNode
     from sensors.publish import Publisher
@@ -63,8 +65,11 @@ def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, sc
     scenario = replace(load_scenario(scenario_path), duration_s=duration_s)
     world = World(scenario)
     source = SimulatedSource(world, sensor_id, seed=seed)
+    # power sweeps of every band on each cycle; the cells' identities decoded once per run
+    decode = ScanSpec("gsm900-dl", 2.4e6, DEMO_DECODE_DWELL_S, 42.1, decode=True, every=10_000)
     config = SensorConfig(sensor_id=sensor_id, source=f"sim:{sensor_id}", collector=endpoint,
-                          scan_interval_s=scan_interval_s, heartbeat_s=scan_interval_s, scans=DEFAULT_SCANS)
+                          scan_interval_s=scan_interval_s, heartbeat_s=scan_interval_s,
+                          scans=(*DEFAULT_SCANS, decode))
     pub = Publisher(endpoint, sensor_id)
     node = SensorNode(config, source, SourcePosition(source), pub.send)
     n_scans = int(np.ceil(scenario.duration_s / scan_interval_s))
@@ -91,7 +96,22 @@ def _truth_position(em, scenario: Scenario) -> tuple[float, float]:
     return float(pts[:, 0].mean()), float(pts[:, 1].mean())
 
 
-def score(scenario: Scenario, emitters: list) -> tuple[list[dict], list[dict]]:
+def decoded_identities(detections: list) -> dict[int, dict]:
+    """What sensors decoded on each GSM channel: MCC, MNC, CID, BSIC and every LAC heard."""
+    out: dict[int, dict] = {}
+    for d in detections:
+        f = d.features or {}
+        if d.kind != "gsm_downlink" or not f.get("decoded") or "mcc" not in f:
+            continue
+        ident = out.setdefault(d.channel, {"mcc": set(), "mnc": set(), "cid": set(), "bsic": set(), "lacs": set()})
+        for k in ("mcc", "mnc", "cid", "bsic"):
+            ident[k].add(f.get(k))
+        ident["lacs"].add(f.get("lac"))
+    return out
+
+
+def score(scenario: Scenario, emitters: list, identities: dict[int, dict] | None = None
+          ) -> tuple[list[dict], list[dict]]:
     """Match each truth emitter to the located emitters on its channel(s); error in metres.
 
     Returns the row of each truth emitter and the emitters that match no truth (false
@@ -121,6 +141,16 @@ def score(scenario: Scenario, emitters: list) -> tuple[list[dict], list[dict]]:
                 row["verdicts"] = sorted({e.verdict for e in located if e.verdict})
         elif cands:
             row.update(emitter_id=cands[0].id, verdict=cands[0].verdict)
+        if em.kind == "gsm_downlink" and identities is not None:
+            got = identities.get(em.arfcn)
+            lacs_on_air = {em.lac_at(t) for t in np.arange(0.0, scenario.duration_s + 1, 1.0)}
+            if got:
+                row["identity"] = {k: sorted(v, key=str) for k, v in got.items()}
+                row["identity_ok"] = (got["mcc"] == {f"{em.mcc:03d}"} and got["mnc"] == {f"{em.mnc:02d}"}
+                                      and got["cid"] == {em.cid} and got["bsic"] == {em.bsic}
+                                      and got["lacs"] <= lacs_on_air)
+            else:
+                row["identity"], row["identity_ok"] = None, False
         rows.append(row)
     false = [{"emitter_id": e.id, "kind": e.kind, "freq_hz": e.freq_hz, "channel": e.channel,
               "verdict": e.verdict, "n_detections": e.n_detections} for e in emitters if e.id not in matched]
@@ -208,21 +238,30 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     store = Store.open(db_url)
     try:
         emitters = store.emitters()
+        identities = decoded_identities(store.detections())
         map_path = render_map(store, out / "map.html", title=f"rfhunt demo: {scenario.name}")
     finally:
         store.close()
-    rows, false = score(scenario, emitters)
+    rows, false = score(scenario, emitters, identities)
     wall = time.monotonic() - t_wall
     summary = {"db_url": db_url, "wall_s": round(wall, 1), "scenario": scenario.name,
                "map": str(map_path), "collector": collector.stats(), "errors": errors,
                "emitters": rows, "false_emitters": false}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say("")
-    say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}")
+    say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}  decoded identity")
     for r in rows:
         err = "-" if r["error_m"] is None else f"{r['error_m']:.0f}"
+        ident = ""
+        if r.get("identity"):
+            i = r["identity"]
+            ident = (f"{'/'.join(i['mcc'])}-{'/'.join(i['mnc'])} LAC {','.join(map(str, i['lacs']))} "
+                     f"CI {'/'.join(map(str, i['cid']))} BSIC {'/'.join(map(str, i['bsic']))}"
+                     + ("" if r["identity_ok"] else "  (WRONG)"))
+        elif "identity" in r:
+            ident = "not decoded"
         say(f"{r['truth_id']:<15} {r['kind']:<13} {str(r['detected']):<9} {str(r['emitter_id'] or '-'):>7} "
-            f"{str(r['verdict'] or '-'):<14} {err:>8}")
+            f"{str(r['verdict'] or '-'):<14} {err:>8}  {ident}")
     say("")
     say(f"{len(false)} emitter(s) match nothing in the scenario"
         + "".join(f"\n  emitter {f['emitter_id']}: {f['kind']} {f['freq_hz'] / 1e6:.1f} MHz, "

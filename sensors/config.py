@@ -22,6 +22,12 @@ band = "gsm900-dl"                   # gsm900-dl | gsm900-ul | dcs1800-dl | fm
 sample_rate_hz = 2400000
 dwell_s = 0.02
 gain_db = 38.6
+
+[[scan]]                             # decode every cell's identity (FCCH, SCH, BCCH) ...
+band = "gsm900-dl"
+decode = true
+dwell_s = 2.0                        # ... long enough for SI3 (sent twice every 1.9 s)
+every = 10                           # ... on every 10th scan cycle, on hops with carriers
 ```
 """
 
@@ -45,6 +51,8 @@ class ScanSpec:
     dwell_s: float = 0.02
     gain_db: float = 30.0
     nfft: int = 256
+    decode: bool = False
+    every: int = 1
 
     @property
     def kind(self) -> str:
@@ -79,7 +87,7 @@ DEFAULT_SCANS = (
 
 _SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
                 "ppm", "track_ppm"}
-_SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft"}
+_SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every"}
 
 
 def _num(src: str, tbl: dict, key: str, path: str, default: float, lo: float, hi: float) -> float:
@@ -127,9 +135,17 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
             nfft = sc.get("nfft", 256)
             if isinstance(nfft, bool) or not isinstance(nfft, int) or not 64 <= nfft <= 65536:
                 raise ConfigError(f"{src}: {path}.nfft: must be an integer in [64, 65536], got {nfft!r}")
+            decode = sc.get("decode", False)
+            if not isinstance(decode, bool):
+                raise ConfigError(f"{src}: {path}.decode: must be true or false, got {decode!r}")
+            if decode and BANDS[sc["band"]].kind != "gsm_downlink":
+                raise ConfigError(f"{src}: {path}.decode: only GSM downlink bands can be decoded, not {sc['band']!r}")
+            every = sc.get("every", 1)
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+                raise ConfigError(f"{src}: {path}.every: must be a positive integer, got {every!r}")
             out.append(ScanSpec(sc["band"], _num(src, sc, "sample_rate_hz", path, 2.4e6, 225e3, 3.2e6),
                                 _num(src, sc, "dwell_s", path, 0.02, 1e-3, 10.0),
-                                _num(src, sc, "gain_db", path, 30.0, 0.0, 50.0), nfft))
+                                _num(src, sc, "gain_db", path, 30.0, 0.0, 50.0), nfft, decode, every))
         scans = tuple(out)
     max_scans = s.get("max_scans", 0)
     if isinstance(max_scans, bool) or not isinstance(max_scans, int) or max_scans < 0:

@@ -8,12 +8,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from dsp.plan import Hop
 from rfhunt.errors import RfhuntError, SourceError
 from rfhunt.records import Detection, Heartbeat
 from sensors.config import SensorConfig
 from sensors.gps import PositionProvider
-from sensors.scan import estimate_ppm, hops_for, scan_band
+from sensors.scan import decode_band, estimate_ppm, hops_for, scan_band
 from sensors.sources.base import IQSource
 
 log = logging.getLogger("rfhunt.sensor")
@@ -56,6 +58,7 @@ class SensorNode:
         self.ppm = config.ppm
         self.stats = NodeStats()
         self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}
+        self._carriers: dict[str, np.ndarray] = {}  # band -> carriers of its latest power sweep
         self._last_hb = -float("inf")
 
     def _next_seq(self) -> int:
@@ -80,6 +83,14 @@ class SensorNode:
             log.info("event=ppm_update sensor=%s ppm=%.2f", self.config.sensor_id, self.ppm)
         return residual
 
+    def _update_ppm_from_fcch(self, cells) -> None:
+        """Refine the LO estimate from decoded cells: their FCCH offsets (base stations hold
+        +-0.05 ppm) measure what is left of the tuner's error, far better than spectra do."""
+        seen = [m.features["receiver_ppm"] for m in cells if m.features.get("receiver_ppm") is not None]
+        if self.config.track_ppm and seen:
+            self.ppm -= float(np.median(seen))  # an LO running high shows the carriers low
+            log.info("event=ppm_update source=fcch sensor=%s ppm=%.3f", self.config.sensor_id, self.ppm)
+
     def calibrate(self, max_sweeps: int = 6) -> None:
         """Sweep the GSM downlink without publishing until the LO estimate settles.
 
@@ -102,9 +113,18 @@ class SensorNode:
         """One sweep of every configured band; returns the number of detections published."""
         n = 0
         for spec in self.config.scans:
-            found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
-                                       hops=self._plans[spec.band], ppm=self.ppm)
-            self._update_ppm(found)
+            if spec.decode:
+                if self.stats.scans_done % spec.every:
+                    continue
+                found, dropped = decode_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                             hops=self._plans[spec.band], ppm=self.ppm,
+                                             near_freqs_hz=self._carriers.get(spec.band))
+                self._update_ppm_from_fcch(found)
+            else:
+                found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                           hops=self._plans[spec.band], ppm=self.ppm)
+                self._carriers[spec.band] = np.array([m.freq_hz for m in found])
+                self._update_ppm(found)
             if dropped:
                 log.warning("event=dropped_samples sensor=%s band=%s samples=%d", self.config.sensor_id,
                             spec.band, dropped)

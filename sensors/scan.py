@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dsp.bands import Band, band as band_by_name
+from dsp.bands import Band, downlink_channels_in_span
+from dsp.bands import band as band_by_name
+from dsp.gsm.decode import decode_bcch
 from dsp.plan import Hop, plan_hops
 from dsp.spectrum import channel_powers, detect_carriers
 from sensors.config import ScanSpec
@@ -145,3 +147,69 @@ def estimate_ppm(carriers: list[CarrierMeasurement], *, min_snr_db: float = 15.0
     if len(offs) < min_carriers:
         return None
     return float(np.median(offs))
+
+
+#: Largest carrier offset (Hz) a decoded cell may show once the sensor's LO error is corrected.
+MAX_CELL_OFFSET_HZ = 40e3
+
+#: Cell fields a decoded GSM cell reports as detection features (scalars only).
+CELL_FEATURES = ("mcc", "mnc", "lac", "cid", "cro_db", "temporary_offset_db", "penalty_time_s", "t3212_s",
+                 "cell_barred", "rxlev_access_min_dbm", "ms_txpwr_max_cch", "cell_reselect_hysteresis_db",
+                 "paging_requests", "paged_identities", "immediate_assignments", "residual_ppm", "receiver_ppm")
+
+
+def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
+                ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None
+                ) -> tuple[list[CarrierMeasurement], int]:
+    """Decode every GSM cell of a downlink band: FCCH, SCH and BCCH of each hop's channels.
+
+    Parameters
+    ----------
+    near_freqs_hz : array_like, optional
+        Carriers a power sweep found: only hops responsible for one of them are captured
+        (a survey then costs ``dwell_s`` per occupied hop, not per hop).
+
+    Returns the decoded cells as measurements whose features carry the identity and the
+    broadcast parameters, and the samples dropped.
+    """
+    b = band_by_name(spec.band)
+    n = int(round(spec.dwell_s * spec.sample_rate_hz))
+    out: list[CarrierMeasurement] = []
+    dropped = 0
+    for hop in hops if hops is not None else hops_for(spec):
+        if near_freqs_hz is not None and not np.isin(np.rint(hop.channel_freqs_hz),
+                                                     np.rint(np.asarray(near_freqs_hz, dtype=float))).any():
+            continue
+        source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, spec.gain_db)
+        block = source.read(n)
+        dropped += block.dropped_samples
+        fc, fs = hop.center_freq_hz, hop.sample_rate_hz
+        chans = downlink_channels_in_span(fc, fs)
+        iq = block.as_complex64()
+        _, cells = decode_bcch(iq, fs, fc, chans)
+        # The tuner's LO error is corrected, so a cell sits within a few kHz of its channel; one
+        # found far off (a neighbour's SCH through the filter skirt, whose own channel may lie
+        # in another hop) is not on this channel.
+        mine = [c for c in cells if np.isin(np.rint(c.freq_hz), np.rint(hop.channel_freqs_hz)) and c.bsic is not None
+                and abs(c.offset_hz) <= MAX_CELL_OFFSET_HZ]
+        if not mine:
+            continue
+        cp = channel_powers(iq, fs, fc, np.array([c.freq_hz for c in mine]), b.bandwidth_hz, nfft=spec.nfft)
+        power = {round(f): (p, s, nz) for f, p, s, nz in zip(cp.freq_hz, cp.power_dbfs, cp.snr_db, cp.noise_dbfs)}
+        to_dbm = calibration_db - block.gain_db
+        t_mid = block.t_utc + block.n_samples / fs / 2
+        for c in mine:
+            p_dbfs, snr, noise = power.get(round(c.freq_hz), (np.nan, np.nan, np.nan))
+            if not np.isfinite(p_dbfs):
+                continue
+            feats = {k: c.fields[k] for k in CELL_FEATURES if c.fields.get(k) is not None}
+            feats.update(decoded=True, bsic=c.bsic, ppm=round(c.ppm, 3), freq_offset_hz=round(c.offset_hz, 1),
+                         n_frames=c.n_frames, si_types=",".join(c.fields.get("si_types", [])),
+                         neighbours=",".join(map(str, c.fields.get("neighbours", []))),
+                         n_neighbours=len(c.fields.get("neighbours", [])), gain_db=block.gain_db,
+                         noise_dbm=round(float(noise + to_dbm), 2))
+            signal_dbfs = 10 * np.log10(max(10 ** (p_dbfs / 10) - 10 ** (noise / 10), 1e-30))
+            out.append(CarrierMeasurement(t_mid, b.kind, c.freq_hz, c.arfcn, b.bandwidth_hz,
+                                          round(float(signal_dbfs + to_dbm), 2),
+                                          round(float(snr), 2) if np.isfinite(snr) else 0.0, feats))
+    return out, dropped

@@ -69,7 +69,7 @@ id = "fake"
 type = "fake_bts"
 lat = 30.001
 lon = 120.002
-power_dbm = 36
+power_dbm = 40
 arfcn = 60
 lac_change_s = 60
 [[emitters]]
@@ -124,6 +124,8 @@ def test_small_city_end_to_end(tmp_path):
         assert r["verdict"] == verdict, (tid, r)
         # inside a 2.6 km sensor square with 3 dB shadowing: well under 400 m
         assert r["error_m"] is not None and r["error_m"] < 400.0, (tid, r)
+        if r["kind"] == "gsm_downlink":  # the identity the cell broadcast, decoded by the sensors
+            assert r["identity_ok"], (tid, r)
     # the database is a real SQLite file the map and any later session can read
     store = Store.open(summary["db_url"])
     try:
