@@ -29,6 +29,7 @@ test-fast: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_dsp.py
+	$(PY) bench/bench_gsm.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache *.egg-info

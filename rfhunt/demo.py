@@ -25,6 +25,8 @@ from sensors.sim.scenario import Scenario, load_scenario
 DEMO_SCAN_INTERVAL_S = 20.0
 #: Dwell of the decode sweep: SI3 comes every 0.94 s, after an SCH (every 46 ms).
 DEMO_DECODE_DWELL_S = 1.2
+#: Decode on every Nth scan cycle (cycles 0, 10 and 20 of the 30-cycle demo).
+DEMO_DECODE_EVERY = 10
 
 
 def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -65,8 +67,8 @@ def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, sc
     scenario = replace(load_scenario(scenario_path), duration_s=duration_s)
     world = World(scenario)
     source = SimulatedSource(world, sensor_id, seed=seed)
-    # power sweeps of every band on each cycle; the cells' identities decoded once per run
-    decode = ScanSpec("gsm900-dl", 2.4e6, DEMO_DECODE_DWELL_S, 42.1, decode=True, every=10_000)
+    # power sweeps of every band on each cycle; the cells' identities decoded every few cycles
+    decode = ScanSpec("gsm900-dl", 2.4e6, DEMO_DECODE_DWELL_S, 42.1, decode=True, every=DEMO_DECODE_EVERY)
     config = SensorConfig(sensor_id=sensor_id, source=f"sim:{sensor_id}", collector=endpoint,
                           scan_interval_s=scan_interval_s, heartbeat_s=scan_interval_s,
                           scans=(*DEFAULT_SCANS, decode))

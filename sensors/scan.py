@@ -190,8 +190,10 @@ def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops
         # The tuner's LO error is corrected, so a cell sits within a few kHz of its channel; one
         # found far off (a neighbour's SCH through the filter skirt, whose own channel may lie
         # in another hop) is not on this channel.
+        # A cell counts once a block passed its 40-bit Fire check: the SCH's 10-bit parity
+        # alone passes on noise about once in a thousand tries.
         mine = [c for c in cells if np.isin(np.rint(c.freq_hz), np.rint(hop.channel_freqs_hz)) and c.bsic is not None
-                and abs(c.offset_hz) <= MAX_CELL_OFFSET_HZ]
+                and c.n_frames > 0 and abs(c.offset_hz) <= MAX_CELL_OFFSET_HZ]
         if not mine:
             continue
         cp = channel_powers(iq, fs, fc, np.array([c.freq_hz for c in mine]), b.bandwidth_hz, nfft=spec.nfft)

@@ -176,6 +176,10 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     cells : list of CellReport
         One per channel where an FCCH was found.
     """
+    # An RTL-SDR's DC spike sits 100 kHz from the two middle channels of a hop, inside their
+    # filters; GMSK carriers average to nothing over a capture, so the mean is the spike.
+    iq = np.asarray(iq)
+    iq = iq - iq.mean()
     results = _one_result_per_cell(receive_bcch(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz))
     blocks, owners = [], []
     for ci, res in enumerate(results):

@@ -1,6 +1,7 @@
 """The whole GSM downlink chain (front end -> xCCH decoder -> SI parser) against gr-gsm on real
 captures, and against the simulator's truth."""
 
+import numpy as np
 import pytest
 
 from dsp.bands import arfcn_to_downlink_hz, downlink_channels_in_span
@@ -117,3 +118,22 @@ def test_simulated_city_cells_identify_themselves():
         assert abs(c.fields["residual_ppm"] - em.ppm) < 0.1
     assert got[17].fields["neighbours"] == [] and got[20].fields["neighbours"] == []  # a has no peer of its MNC
     assert {f.channel for f in frames} == {"BCCH", "CCCH"}
+
+
+def test_cell_next_to_the_dc_spike_decodes():
+    """A hop puts the tuner's DC spike 100 kHz from its two middle channels."""
+    from dsp.gsm.bcch import bcch_payload
+    from dsp.gsm.si import encode_si3
+    from dsp.gsm.tx import gsm_downlink_iq
+
+    fs, n = 1e6, 1_200_000
+    rng = np.random.default_rng(3)
+    carrier = gsm_downlink_iq(0.1, n, fs, bsic=12, fn_epoch=4321,
+                              payload=bcch_payload({"SI3": encode_si3(mcc="460", mnc="00", lac=77, cid=88)}))
+    t = np.arange(n) / fs
+    iq = 0.05 * carrier * np.exp(2j * np.pi * 100e3 * t)  # the cell 100 kHz above the centre
+    iq = iq + 0.004 * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) + 0.05 * np.exp(0.7j)  # DC as strong
+    fc = 938.9e6
+    frames, cells = decode_bcch(iq.astype(np.complex64), fs, fc, np.array([fc + 100e3]))
+    (cell,) = cells
+    assert cell.bsic == 12 and cell.fields["lac"] == 77 and cell.fields["cid"] == 88
