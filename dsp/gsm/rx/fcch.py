@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+import scipy.signal
 
 from dsp.gsm import constants as c
 from rfhunt.errors import DspError
@@ -38,6 +39,15 @@ _HOP = 32
 #: Symbols of the FCCH burst used for estimation (the 148 bits minus 12 at each end, where
 #: the transitions from and to the neighbouring bursts ring through the channel filter).
 _INNER = 124
+#: Half-width of the band around the carrier a search window's tone is compared with, Hz
+#: (the channel itself: what leaks in from the neighbours beyond it does not count).
+_BAND_HZ = 100e3
+#: Tone filter of the confirmation stage (after mixing the tone to 0 Hz): cut-off and
+#: transition width, Hz, and length in symbols. The neighbour channels sit 132 kHz and
+#: 268 kHz from the wanted cell's FCCH tone.
+_TONE_CUTOFF_HZ = 40e3
+_TONE_WIDTH_HZ = 40e3
+_TONE_TAPS = 20
 
 
 @dataclass(frozen=True)
@@ -112,23 +122,35 @@ def _moving_sum(x: np.ndarray, n: int) -> np.ndarray:
 
 def _search(iq: np.ndarray, sps: int, max_offset_hz: float, threshold: float):
     """Stage 1: candidate (channel, symbol index, coarse offset Hz)."""
-    z = iq[:, ::sps]
-    m = z.shape[1]
-    if m < _WIN + _HOP:
+    n_fft = _WIN * sps
+    if iq.shape[1] < (_WIN + _HOP) * sps:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    frames = np.lib.stride_tricks.sliding_window_view(z, _WIN, axis=1)[:, ::_HOP, :]
+    # Full-rate windows: taking one sample per symbol would fold the neighbour channels
+    # (+-200 kHz) onto the tone's search range (+67.7 kHz +- max_offset_hz).
+    frames = np.lib.stride_tricks.sliding_window_view(iq, n_fft, axis=1)[:, ::_HOP * sps, :]
     spec = scipy.fft.fft(frames.astype(np.complex64), axis=2, workers=1, overwrite_x=True)
-    p = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-    total = p.sum(axis=2) + np.float32(1e-30)
     bin_hz = c.SYMBOL_RATE_HZ / _WIN
     centre = int(round(c.FCCH_OFFSET_HZ / bin_hz))
     span = max(1, int(math.ceil(max_offset_hz / bin_hz)))
-    lo, hi = max(1, centre - span), min(_WIN // 2 - 1, centre + span)
-    pair = p[:, :, lo:hi] + p[:, :, lo + 1:hi + 1]
-    k = np.argmax(pair, axis=2)
-    ratio = np.take_along_axis(pair, k[..., None], axis=2)[..., 0] / total
+    band = int(round(_BAND_HZ / bin_hz))
+    lo, hi = max(1, centre - span), min(n_fft // 2 - 2, centre + span)
+    # Bins b0 .. b1 (centred, may be negative): the tone range and, for every tone bin k,
+    # the band k - centre +- band where the carrier it implies puts its channel.
+    b0 = max(-(n_fft // 2), lo - centre - band)
+    b1 = min(n_fft // 2 - 1, hi + 1 - centre + band)
+    sub = spec[:, :, np.arange(b0, b1 + 1) % n_fft]
+    p = (sub.real ** 2 + sub.imag ** 2).astype(np.float32)  # p[..., i] is bin b0 + i
+    cs = np.concatenate((np.zeros(p.shape[:2] + (1,), np.float32), np.cumsum(p, axis=2)), axis=2)
+    kr = np.arange(lo, hi)  # pair (k, k + 1)
+    pair = p[:, :, kr - b0] + p[:, :, kr + 1 - b0]
+    j = np.argmax(pair, axis=2)
+    k_abs = kr[j]
+    e0 = np.clip(k_abs - centre - band - b0, 0, b1 - b0 + 1)
+    e1 = np.clip(k_abs + 1 - centre + band - b0 + 1, 0, b1 - b0 + 1)
+    total = (np.take_along_axis(cs, e1[..., None], axis=2) - np.take_along_axis(cs, e0[..., None], axis=2))[..., 0]
+    ratio = np.take_along_axis(pair, j[..., None], axis=2)[..., 0] / (total + np.float32(1e-30))
     hit = ratio > threshold
-    both = hit[:, :-1] & hit[:, 1:] & (np.abs(k[:, :-1] - k[:, 1:]) <= 1)
+    both = hit[:, :-1] & hit[:, 1:] & (np.abs(j[:, :-1] - j[:, 1:]) <= 1)
     ch, w = np.nonzero(both)
     if ch.size == 0:
         return ch.astype(np.int64), w.astype(np.int64), np.zeros(0)
@@ -136,12 +158,23 @@ def _search(iq: np.ndarray, sps: int, max_offset_hz: float, threshold: float):
     new = np.ones(ch.size, bool)
     new[1:] = (ch[1:] != ch[:-1]) | (w[1:] - w[:-1] > 3)
     ch, w = ch[new], w[new]
-    kk = k[ch, w] + lo
+    kk = k_abs[ch, w]
     # Coarse frequency: power centroid of the peak bin and its neighbours.
     nb = kk[:, None] + np.arange(-1, 3)
-    pw = p[ch[:, None], w[:, None], np.clip(nb, 0, _WIN - 1)]
+    pw = p[ch[:, None], w[:, None], np.clip(nb - b0, 0, b1 - b0)]
     coarse = (pw * nb).sum(1) / np.maximum(pw.sum(1), 1e-30) * bin_hz - c.FCCH_OFFSET_HZ
     return ch.astype(np.int64), (w * _HOP).astype(np.int64), coarse
+
+
+def _tone_filter(sps: int, fs: float) -> np.ndarray:
+    """Low-pass FIR (float32) isolating a tone mixed to 0 Hz from the neighbour channels."""
+    return scipy.signal.firwin(_TONE_TAPS * sps + 1, _TONE_CUTOFF_HZ, width=_TONE_WIDTH_HZ,
+                               fs=fs).astype(np.float32)
+
+
+def _tone_lowpass(u: np.ndarray, sps: int, fs: float) -> np.ndarray:
+    """Rows of ``u`` (tone near 0 Hz) through :func:`_tone_filter`, zero-phase ("same")."""
+    return scipy.signal.oaconvolve(u, _tone_filter(sps, fs)[None, :], mode="same", axes=1).astype(np.complex64)
 
 
 def _refine(iq: np.ndarray, sps: int, fs: float, ch: np.ndarray, sym0: np.ndarray, coarse: np.ndarray):
@@ -153,7 +186,7 @@ def _refine(iq: np.ndarray, sps: int, fs: float, ch: np.ndarray, sym0: np.ndarra
     idx = first[:, None] + np.arange(seg_len)
     valid = (idx >= 0) & (idx < n)
     seg = iq[ch[:, None], np.clip(idx, 0, n - 1)] * valid
-    u = seg * _mixer(c.FCCH_OFFSET_HZ + coarse, seg_len, fs)
+    u = _tone_lowpass(seg * _mixer(c.FCCH_OFFSET_HZ + coarse, seg_len, fs), sps, fs)
     q = u[:, sps:] * np.conj(u[:, :-sps])
     length = c.BURST_BITS * sps
     s = _moving_sum(q, length - sps)
@@ -218,13 +251,15 @@ def fcch_offset_at(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray, s
     ch = np.asarray(channel, dtype=np.int64)
     st = np.rint(np.asarray(start, dtype=np.float64)).astype(np.int64)
     off = np.broadcast_to(np.asarray(offset_hz, dtype=np.float64), ch.shape)
-    length = c.BURST_BITS * sps
-    idx = st[:, None] + np.arange(length)
+    margin = (_TONE_TAPS // 2 + 1) * sps  # the tone filter's reach, whole symbols
+    length = c.BURST_BITS * sps + 2 * margin
+    idx = (st - margin)[:, None] + np.arange(length)
     valid = (idx >= 0) & (idx < x.shape[1])
     seg = x[ch[:, None], np.clip(idx, 0, x.shape[1] - 1)] * valid
     t = np.arange(length) / sample_rate_hz
-    u = seg * np.exp(-2j * np.pi * (c.FCCH_OFFSET_HZ + off)[:, None] * t[None, :])
-    f, score = _estimate(u, np.zeros(ch.size, np.int64), np.zeros(ch.size), sps, float(sample_rate_hz))
+    u = _tone_lowpass(seg * np.exp(-2j * np.pi * (c.FCCH_OFFSET_HZ + off)[:, None] * t[None, :]),
+                      sps, float(sample_rate_hz))
+    f, score = _estimate(u, np.full(ch.size, margin, np.int64), np.zeros(ch.size), sps, float(sample_rate_hz))
     return off + f, score
 
 
