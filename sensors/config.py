@@ -10,6 +10,7 @@ heartbeat_s = 10
 calibration_db = -5.0                # dBm = dBFS - gain_db + calibration_db
 ppm = 0.0                            # the dongle's known LO error (a starting point) ...
 track_ppm = true                     # ... refined from GSM base stations' carriers after each sweep
+gsmtap = "127.0.0.1:4729"            # optional: every decoded GSM frame also to Wireshark
 max_scans = 0                        # 0: run until stopped
 
 [position]                           # fixed antenna ...
@@ -72,6 +73,7 @@ class SensorConfig:
     calibration_db: float = -5.0
     ppm: float = 0.0
     track_ppm: bool = True
+    gsmtap: str | None = None
     max_scans: int = 0
     lat: float | None = None
     lon: float | None = None
@@ -86,7 +88,7 @@ DEFAULT_SCANS = (
 )
 
 _SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
-                "ppm", "track_ppm"}
+                "ppm", "track_ppm", "gsmtap"}
 _SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every"}
 
 
@@ -153,11 +155,14 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
     collector = s.get("collector", "tcp://127.0.0.1:5555")
     if not isinstance(collector, str) or "://" not in collector:
         raise ConfigError(f"{src}: sensor.collector: must be a ZeroMQ endpoint like tcp://HOST:PORT, got {collector!r}")
+    gsmtap = s.get("gsmtap")
+    if gsmtap is not None and (not isinstance(gsmtap, str) or not gsmtap):
+        raise ConfigError(f"{src}: sensor.gsmtap: must be 'HOST' or 'HOST:PORT', got {gsmtap!r}")
     track = s.get("track_ppm", True)
     if not isinstance(track, bool):
         raise ConfigError(f"{src}: sensor.track_ppm: must be true or false, got {track!r}")
     return SensorConfig(
-        ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track,
+        ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track, gsmtap=gsmtap,
         sensor_id=s["id"], source=s["source"], collector=collector,
         scan_interval_s=_num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0),
         heartbeat_s=_num(src, s, "heartbeat_s", "sensor", 10.0, 0.1, 3600.0),

@@ -60,6 +60,23 @@ class SensorNode:
         self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}
         self._carriers: dict[str, np.ndarray] = {}  # band -> carriers of its latest power sweep
         self._last_hb = -float("inf")
+        self._gsmtap_sender = None
+        if config.gsmtap:
+            from sensors.gsmtap import GsmtapSender
+
+            self._gsmtap_sender = GsmtapSender(config.gsmtap)
+
+    def _gsmtap(self, frame) -> None:
+        """Send a decoded GSM frame as GSMTAP when the configuration asks for it."""
+        if self._gsmtap_sender is None:
+            return
+        from sensors.gsmtap import GsmtapFrame
+
+        try:
+            self._gsmtap_sender.send(GsmtapFrame(frame.arfcn or 0, frame.timeslot, frame.fn, frame.channel,
+                                                 frame.payload, snr_db=frame.snr_db))
+        except OSError as exc:  # a missing listener must not stop the scans
+            log.warning("event=gsmtap_failed sensor=%s reason=%s", self.config.sensor_id, exc)
 
     def _next_seq(self) -> int:
         self.seq += 1
@@ -118,7 +135,7 @@ class SensorNode:
                     continue
                 found, dropped = decode_band(self.source, spec, calibration_db=self.config.calibration_db,
                                              hops=self._plans[spec.band], ppm=self.ppm,
-                                             near_freqs_hz=self._carriers.get(spec.band))
+                                             near_freqs_hz=self._carriers.get(spec.band), on_frame=self._gsmtap)
                 self._update_ppm_from_fcch(found)
             else:
                 found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
@@ -186,4 +203,6 @@ class SensorNode:
                 else:
                     self.source.idle(rest)
         self.heartbeat()
+        if self._gsmtap_sender is not None:
+            self._gsmtap_sender.close()
         return self.stats

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from dsp.bands import Band, downlink_channels_in_span
 from dsp.bands import band as band_by_name
-from dsp.gsm.decode import decode_bcch
+from dsp.gsm.decode import L2Frame, decode_bcch
 from dsp.plan import Hop, plan_hops
 from dsp.spectrum import channel_powers, detect_carriers
 from sensors.config import ScanSpec
@@ -159,8 +160,8 @@ CELL_FEATURES = ("mcc", "mnc", "lac", "cid", "cro_db", "temporary_offset_db", "p
 
 
 def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
-                ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None
-                ) -> tuple[list[CarrierMeasurement], int]:
+                ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None,
+                on_frame: Callable[[L2Frame], None] | None = None) -> tuple[list[CarrierMeasurement], int]:
     """Decode every GSM cell of a downlink band: FCCH, SCH and BCCH of each hop's channels.
 
     Parameters
@@ -168,6 +169,8 @@ def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops
     near_freqs_hz : array_like, optional
         Carriers a power sweep found: only hops responsible for one of them are captured
         (a survey then costs ``dwell_s`` per occupied hop, not per hop).
+    on_frame : callable, optional
+        Called with every decoded L2 frame of the hop's own channels (GSMTAP output).
 
     Returns the decoded cells as measurements whose features carry the identity and the
     broadcast parameters, and the samples dropped.
@@ -186,7 +189,11 @@ def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops
         fc, fs = hop.center_freq_hz, hop.sample_rate_hz
         chans = downlink_channels_in_span(fc, fs)
         iq = block.as_complex64()
-        _, cells = decode_bcch(iq, fs, fc, chans)
+        frames, cells = decode_bcch(iq, fs, fc, chans)
+        if on_frame is not None:
+            for f in frames:
+                if np.isin(np.rint(f.freq_hz), np.rint(hop.channel_freqs_hz)):
+                    on_frame(f)
         # The tuner's LO error is corrected, so a cell sits within a few kHz of its channel; one
         # found far off (a neighbour's SCH through the filter skirt, whose own channel may lie
         # in another hop) is not on this channel.

@@ -165,13 +165,31 @@ def test_decode_scan_publishes_cell_identities():
     cell's identity; the fake base station's cycling LAC is the one on air at that moment."""
     src = SimulatedSource(WORLD, "car-1", seed=6)
     out = []
+    import socket
+
+    from sensors.gsmtap import decode_gsmtap
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # read only after the run
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(0.5)
     decode = ScanSpec("gsm900-dl", 2.4e6, 2.0, 42.1, decode=True, every=1)
     cfg = SensorConfig("car-1", "sim:car-1", scan_interval_s=5.0, heartbeat_s=60.0, max_scans=1,
-                       scans=(GSM, decode))
+                       scans=(GSM, decode), gsmtap=f"127.0.0.1:{rx.getsockname()[1]}")
     node = SensorNode(cfg, src, SourcePosition(src), out.append)
     node.run()
+    tapped = []
+    try:
+        while True:
+            tapped.append(decode_gsmtap(rx.recv(2048)))
+    except socket.timeout:
+        pass
+    rx.close()
     cells = [r for r in out if isinstance(r, Detection) and r.features.get("decoded")]
     assert cells
+    # every decoded frame also went out as GSMTAP, from the channels of the cells reported
+    assert len(tapped) >= sum(d.features["n_frames"] for d in cells)
+    assert {t.arfcn for t in tapped} >= {d.channel for d in cells}
     truth = {e.arfcn: e for e in WORLD.scenario.emitters if e.kind == "gsm_downlink"}
     t_s = cells[0].t_utc - WORLD.scenario.start_utc
     for d in cells:
