@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from dsp.gsm import constants as c
 from rfhunt.errors import DspError
@@ -39,17 +38,6 @@ _HOP = 32
 #: Symbols of the FCCH burst used for estimation (the 148 bits minus 12 at each end, where
 #: the transitions from and to the neighbouring bursts ring through the channel filter).
 _INNER = 124
-#: Half-width of the band around the carrier a search window's tone is compared with, Hz
-#: (the channel itself: what leaks in from the neighbours beyond it does not count).
-_BAND_HZ = 100e3
-#: Tone filter of the confirmation stage (after mixing the tone to 0 Hz): cut-off and
-#: transition width, Hz, and length in symbols. The neighbour channels sit 132 kHz and
-#: 268 kHz from the wanted cell's FCCH tone.
-_TONE_CUTOFF_HZ = 40e3
-_TONE_WIDTH_HZ = 40e3
-_TONE_TAPS = 20
-#: Power ratio to a neighbour stream above which a channel is searched at the full rate.
-_WIDE_RATIO = 2.0
 
 
 @dataclass(frozen=True)
@@ -122,121 +110,38 @@ def _moving_sum(x: np.ndarray, n: int) -> np.ndarray:
     return cs[..., n:] - cs[..., :-n]
 
 
-def _window_scores(z: np.ndarray, n_fft: int, hop: int, kr: np.ndarray, band: int | None):
-    """Tone score of every search window of rows ``z``.
-
-    Windows of ``n_fft`` samples every ``hop`` samples; bin ``k`` is ``k * f_s / n_fft`` Hz.
-    For each window the strongest pair of bins ``(k, k + 1)``, ``k`` in ``kr`` (ascending,
-    positive), is found and scored against the window's total power (``band`` None) or
-    against the power in bins ``k - centre - band .. k + 1 - centre + band``, the channel of
-    the carrier that the tone in ``k`` implies (``centre`` = the tone's nominal bin).
-
-    Returns
-    -------
-    ratio : numpy.ndarray
-        float32 ``(rows, windows)`` score.
-    k : numpy.ndarray
-        int ``(rows, windows)`` lower bin of the best pair.
-    p : numpy.ndarray
-        float32 ``(rows, windows, n_b)`` bin powers, bin ``b0 + i`` in ``p[..., i]``.
-    b0 : int
-        First bin of ``p`` (negative bins are below 0 Hz).
-    """
-    frames = np.lib.stride_tricks.sliding_window_view(z, n_fft, axis=1)[:, ::hop, :]
+def _search(iq: np.ndarray, sps: int, max_offset_hz: float, threshold: float):
+    """Stage 1: candidate (channel, symbol index, coarse offset Hz)."""
+    z = iq[:, ::sps]
+    m = z.shape[1]
+    if m < _WIN + _HOP:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(z, _WIN, axis=1)[:, ::_HOP, :]
     spec = scipy.fft.fft(frames.astype(np.complex64), axis=2, workers=1, overwrite_x=True)
-    if band is None:
-        b0, b1 = 0, n_fft - 1
-        p = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-    else:
-        centre = int(round(c.FCCH_OFFSET_HZ / (c.SYMBOL_RATE_HZ / _WIN)))
-        b0 = max(-(n_fft // 2), int(kr[0]) - centre - band)
-        b1 = min(n_fft // 2 - 1, int(kr[-1]) + 1 - centre + band)
-        sub = np.concatenate((spec[:, :, n_fft + b0:], spec[:, :, :b1 + 1]), axis=2) if b0 < 0 else \
-            spec[:, :, b0:b1 + 1]
-        p = (sub.real ** 2 + sub.imag ** 2).astype(np.float32)
-    pair = p[:, :, kr - b0] + p[:, :, kr + 1 - b0]
-    j = np.argmax(pair, axis=2)
-    k = kr[j]
-    best = np.take_along_axis(pair, j[..., None], axis=2)[..., 0]
-    if band is None:
-        total = p.sum(axis=2)
-    else:
-        cs = np.concatenate((np.zeros(p.shape[:2] + (1,), np.float32), np.cumsum(p, axis=2)), axis=2)
-        e0 = np.clip(k - centre - band - b0, 0, b1 - b0 + 1)
-        e1 = np.clip(k + 2 - centre + band - b0, 0, b1 - b0 + 1)
-        total = (np.take_along_axis(cs, e1[..., None], axis=2) - np.take_along_axis(cs, e0[..., None], axis=2))[..., 0]
-    return best / (total + np.float32(1e-30)), k, p, b0
-
-
-def _search(iq: np.ndarray, sps: int, max_offset_hz: float, threshold: float, wide: np.ndarray):
-    """Stage 1: candidate (channel, symbol index, coarse offset Hz).
-
-    Rows where ``wide`` is False are searched at one sample per symbol over the whole
-    stream band (cheap; the stream's +-200 kHz neighbours fold onto the tone's range, which
-    only matters where they are stronger), rows where it is True at the full stream rate
-    with the tone scored against the channel band alone.
-    """
+    p = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    total = p.sum(axis=2) + np.float32(1e-30)
     bin_hz = c.SYMBOL_RATE_HZ / _WIN
     centre = int(round(c.FCCH_OFFSET_HZ / bin_hz))
     span = max(1, int(math.ceil(max_offset_hz / bin_hz)))
-    out_ch, out_w, out_k, out_pw = [], [], [], []
-    for rows, step in ((np.flatnonzero(~wide), 1), (np.flatnonzero(wide), sps)):
-        if rows.size == 0 or iq.shape[1] < (_WIN + _HOP) * sps:
-            continue
-        n_fft = _WIN * step
-        z = iq[rows, ::sps] if step == 1 else iq[rows]
-        kr = np.arange(max(1, centre - span), min(n_fft // 2 - 1, centre + span))
-        band = int(round(_BAND_HZ / bin_hz)) if step > 1 else None
-        ratio, k, p, b0 = _window_scores(z, n_fft, _HOP * step, kr, band)
-        hit = ratio > threshold
-        both = hit[:, :-1] & hit[:, 1:] & (np.abs(k[:, :-1] - k[:, 1:]) <= 1)
-        ch, w = np.nonzero(both)
-        if ch.size == 0:
-            continue
-        # One candidate per cluster of paired windows (a burst spans at most 4 windows).
-        new = np.ones(ch.size, bool)
-        new[1:] = (ch[1:] != ch[:-1]) | (w[1:] - w[:-1] > 3)
-        ch, w = ch[new], w[new]
-        kk = k[ch, w]
-        nb = kk[:, None] + np.arange(-1, 3)
-        out_pw.append(p[ch[:, None], w[:, None], np.clip(nb - b0, 0, p.shape[2] - 1)])
-        out_ch.append(rows[ch])
-        out_w.append(w)
-        out_k.append(kk)
-    if not out_ch:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    ch, w, kk, pw = (np.concatenate(v) for v in (out_ch, out_w, out_k, out_pw))
-    order = np.lexsort((w, ch))
-    ch, w, kk, pw = ch[order], w[order], kk[order], pw[order]
+    lo, hi = max(1, centre - span), min(_WIN // 2 - 1, centre + span)
+    pair = p[:, :, lo:hi] + p[:, :, lo + 1:hi + 1]
+    k = np.argmax(pair, axis=2)
+    ratio = np.take_along_axis(pair, k[..., None], axis=2)[..., 0] / total
+    hit = ratio > threshold
+    both = hit[:, :-1] & hit[:, 1:] & (np.abs(k[:, :-1] - k[:, 1:]) <= 1)
+    ch, w = np.nonzero(both)
+    if ch.size == 0:
+        return ch.astype(np.int64), w.astype(np.int64), np.zeros(0)
+    # One candidate per cluster of paired windows (a burst spans at most 4 windows).
+    new = np.ones(ch.size, bool)
+    new[1:] = (ch[1:] != ch[:-1]) | (w[1:] - w[:-1] > 3)
+    ch, w = ch[new], w[new]
+    kk = k[ch, w] + lo
     # Coarse frequency: power centroid of the peak bin and its neighbours.
     nb = kk[:, None] + np.arange(-1, 3)
+    pw = p[ch[:, None], w[:, None], np.clip(nb, 0, _WIN - 1)]
     coarse = (pw * nb).sum(1) / np.maximum(pw.sum(1), 1e-30) * bin_hz - c.FCCH_OFFSET_HZ
     return ch.astype(np.int64), (w * _HOP).astype(np.int64), coarse
-
-
-def _wide_rows(x: np.ndarray, sps: int, freqs) -> np.ndarray:
-    """Rows to search at the full rate: those with a stream less than 300 kHz away (any
-    other row when ``freqs`` is None) carrying over twice their power."""
-    n_ch = x.shape[0]
-    if n_ch < 2:
-        return np.zeros(n_ch, bool)
-    z = x[:, ::8 * sps]
-    power = (z.real.astype(np.float64) ** 2 + z.imag.astype(np.float64) ** 2).mean(axis=1)
-    near = np.ones((n_ch, n_ch), bool) if freqs is None else \
-        np.abs(np.subtract.outer(np.asarray(freqs, np.float64), np.asarray(freqs, np.float64))) < 300e3
-    np.fill_diagonal(near, False)
-    return np.any(near & (power[None, :] > _WIDE_RATIO * power[:, None]), axis=1)
-
-
-def _tone_filter(sps: int, fs: float) -> np.ndarray:
-    """Low-pass FIR (float32) isolating a tone mixed to 0 Hz from the neighbour channels."""
-    return scipy.signal.firwin(_TONE_TAPS * sps + 1, _TONE_CUTOFF_HZ, width=_TONE_WIDTH_HZ,
-                               fs=fs).astype(np.float32)
-
-
-def _tone_lowpass(u: np.ndarray, sps: int, fs: float) -> np.ndarray:
-    """Rows of ``u`` (tone near 0 Hz) through :func:`_tone_filter`, zero-phase ("same")."""
-    return scipy.signal.oaconvolve(u, _tone_filter(sps, fs)[None, :], mode="same", axes=1).astype(np.complex64)
 
 
 def _refine(iq: np.ndarray, sps: int, fs: float, ch: np.ndarray, sym0: np.ndarray, coarse: np.ndarray):
@@ -248,7 +153,7 @@ def _refine(iq: np.ndarray, sps: int, fs: float, ch: np.ndarray, sym0: np.ndarra
     idx = first[:, None] + np.arange(seg_len)
     valid = (idx >= 0) & (idx < n)
     seg = iq[ch[:, None], np.clip(idx, 0, n - 1)] * valid
-    u = _tone_lowpass(seg * _mixer(c.FCCH_OFFSET_HZ + coarse, seg_len, fs), sps, fs)
+    u = seg * _mixer(c.FCCH_OFFSET_HZ + coarse, seg_len, fs)
     q = u[:, sps:] * np.conj(u[:, :-sps])
     length = c.BURST_BITS * sps
     s = _moving_sum(q, length - sps)
@@ -313,15 +218,13 @@ def fcch_offset_at(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray, s
     ch = np.asarray(channel, dtype=np.int64)
     st = np.rint(np.asarray(start, dtype=np.float64)).astype(np.int64)
     off = np.broadcast_to(np.asarray(offset_hz, dtype=np.float64), ch.shape)
-    margin = (_TONE_TAPS // 2 + 1) * sps  # the tone filter's reach, whole symbols
-    length = c.BURST_BITS * sps + 2 * margin
-    idx = (st - margin)[:, None] + np.arange(length)
+    length = c.BURST_BITS * sps
+    idx = st[:, None] + np.arange(length)
     valid = (idx >= 0) & (idx < x.shape[1])
     seg = x[ch[:, None], np.clip(idx, 0, x.shape[1] - 1)] * valid
     t = np.arange(length) / sample_rate_hz
-    u = _tone_lowpass(seg * np.exp(-2j * np.pi * (c.FCCH_OFFSET_HZ + off)[:, None] * t[None, :]),
-                      sps, float(sample_rate_hz))
-    f, score = _estimate(u, np.full(ch.size, margin, np.int64), np.zeros(ch.size), sps, float(sample_rate_hz))
+    u = seg * np.exp(-2j * np.pi * (c.FCCH_OFFSET_HZ + off)[:, None] * t[None, :])
+    f, score = _estimate(u, np.zeros(ch.size, np.int64), np.zeros(ch.size), sps, float(sample_rate_hz))
     return off + f, score
 
 
@@ -379,8 +282,7 @@ def detect_fcch(iq: np.ndarray, sample_rate_hz: float, *, max_offset_hz: float =
         raise DspError("search_threshold and confirm_threshold must be in (0, 1), got "
                        f"{search_threshold!r}, {confirm_threshold!r}")
     n_ch = x.shape[0]
-    wide = _wide_rows(x, sps, channel_freqs_hz)
-    ch, sym0, coarse = _search(x, sps, max_offset_hz, search_threshold, wide)
+    ch, sym0, coarse = _search(x, sps, max_offset_hz, search_threshold)
     if ch.size:
         start, off, score = _refine(x, sps, float(sample_rate_hz), ch, sym0, coarse)
         keep = (score > confirm_threshold) & (np.abs(off) <= max_offset_hz + 5e3) & np.isfinite(off)
