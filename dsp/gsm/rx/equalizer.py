@@ -15,7 +15,8 @@ so no differential decoding is needed after the equalizer.
 
 Per burst (all vectorized over bursts):
 
-1. mix the carrier offset down, low-pass (pass 0-110 kHz), derotate;
+1. mix the carrier offset down, low-pass (-6 dB at 90 kHz, stop from 110 kHz: keeps out
+   the neighbour channels 200 kHz away), derotate;
 2. timing: correlate with the training symbols (the 16 central bits of a normal burst's TSC,
    whose cyclic extension makes the correlation the channel itself for lags up to 5
    symbols; the whole 64-bit extended sequence for an SCH) and take the sample offset
@@ -48,8 +49,15 @@ TRAINING_SCH = 8
 TRAINING_DUMMY = 9
 #: Channel taps (symbol-spaced) of the equalizer.
 N_TAPS = 5
-#: Receive filter pass band, Hz.
-RX_CUTOFF_HZ = 110e3
+#: Receive filter cut-off (-6 dB), Hz from the carrier, after mixing the carrier down. It
+#: falls from 70 to 110 kHz: the neighbour channels' GMSK (+-200 kHz, main lobes reaching
+#: to within about 100 kHz of this carrier) is cut, the ISI of the narrower pulse is the
+#: equalizer's to undo (3GPP TS 45.005 §6.3: an adjacent channel 9 dB above the carrier).
+RX_CUTOFF_HZ = 90e3
+#: Transition width of the receive filter, Hz.
+RX_WIDTH_HZ = 40e3
+#: Receive filter length, symbols.
+RX_SPAN_SYMBOLS = 12
 
 
 def _training(code: int) -> tuple[np.ndarray, int, np.ndarray, int]:
@@ -105,7 +113,8 @@ class DemodulatedBursts:
 
 
 def _rx_filter(sps: int, fs: float) -> np.ndarray:
-    return scipy.signal.firwin(8 * sps + 1, RX_CUTOFF_HZ, width=80e3, fs=fs).astype(np.float32)
+    """Linear-phase low-pass FIR (float32) applied to each burst after mixing it down."""
+    return scipy.signal.firwin(RX_SPAN_SYMBOLS * sps + 1, RX_CUTOFF_HZ, width=RX_WIDTH_HZ, fs=fs).astype(np.float32)
 
 
 def _combos(n_taps: int) -> np.ndarray:

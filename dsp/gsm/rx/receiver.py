@@ -133,7 +133,7 @@ def _pick_tsc(iq, fs, ch, starts, offset) -> int:
     return int(np.argmax(d.snr_db.reshape(8, n).mean(axis=1)))
 
 
-def _refine_offsets(streams, fs, n, plans, offset, spread) -> None:
+def _refine_offsets(streams, fs, n, plans, offset, spread, full_rate) -> None:
     """Re-measure each channel's offset on its FCCH bursts at the SCH-given timing."""
     sps = int(round(fs / c.SYMBOL_RATE_HZ))
     rows, starts = [], []
@@ -150,7 +150,7 @@ def _refine_offsets(streams, fs, n, plans, offset, spread) -> None:
     if not rows or not sum(r.size for r in rows):
         return
     ch = np.concatenate(rows)
-    off, score = fcch_offset_at(streams, fs, ch, np.concatenate(starts), offset[ch])
+    off, score = fcch_offset_at(streams, fs, ch, np.concatenate(starts), offset[ch], full_rate[ch])
     for k in np.unique(ch):
         o, w = off[ch == k], score[ch == k]
         good = (np.abs(o - np.median(o)) < 500.0) & (w > 0.2)
@@ -224,7 +224,7 @@ def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
         plans[k] = (timing, bsic)
     offset = fcch.offset_hz.copy()
     spread = fcch.offset_std_hz.copy()
-    _refine_offsets(streams, fs, n, plans, offset, spread)
+    _refine_offsets(streams, fs, n, plans, offset, spread, fcch.full_rate)
     # Frames to demodulate, all channels in one batch.
     rows, frames, starts, offs, codes = [], [], [], [], []
     for k, (timing, bsic) in plans.items():
