@@ -13,11 +13,12 @@ import pytest
 
 from dsp.gsm import constants as c
 from dsp.gsm.bursts import sch_bursts
+from dsp.gsm.coding import sch_burst_bits
 from dsp.gsm.rx.channelizer import channelize
 from dsp.gsm.rx.equalizer import TRAINING_SCH, demodulate_bursts, mlse_soft
 from dsp.gsm.rx.fcch import detect_fcch
 from dsp.gsm.rx.receiver import KIND_NORMAL, KIND_SCH, receive_bcch
-from dsp.gsm.rx.sync import SCH_CODED_INDEX, fit_timing
+from dsp.gsm.rx.sync import fit_timing
 from dsp.gsm.tx import downlink_burst_bits, gsm_downlink_iq
 from rfhunt.errors import DspError
 from tests.shared_data import DATA_DIR, requires
@@ -336,8 +337,8 @@ def test_snr_sweep_fcch_and_sch():
                 sch_errors += 39 * max(1, int(sch.sum()))
                 continue
             fn = r.timing.fn_frame0 + r.bursts.frame[sch]
-            ref = sch_bursts(fn, bsic)[:, SCH_CODED_INDEX]
-            sch_errors += int(np.count_nonzero((r.bursts.soft[sch][:, SCH_CODED_INDEX] < 0) != ref))
+            ref = sch_burst_bits(sch_bursts(fn, bsic))
+            sch_errors += int(np.count_nonzero((sch_burst_bits(r.bursts.soft[sch]) < 0) != ref))
             sch_bits += ref.size
             sch_ok += int(r.sch_ok.any() and r.bsic == bsic)
         rows.append((snr_db, det / trials, sch_ok / trials,

@@ -22,12 +22,11 @@ from dsp.gsm.rx.receiver import (
     Ts0Bursts,
     receive_bcch,
 )
-from dsp.gsm.rx.sync import SCH_CODED_INDEX, SchBursts, TdmaTiming, find_sch, fit_timing
+from dsp.gsm.rx.sync import SchBursts, TdmaTiming, find_sch, fit_timing
 
 __all__ = [
     "KIND_NORMAL",
     "KIND_SCH",
-    "SCH_CODED_INDEX",
     "TRAINING_DUMMY",
     "TRAINING_SCH",
     "ChannelResult",

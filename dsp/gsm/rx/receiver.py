@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.gsm import constants as c
+from dsp.gsm.coding import sch_burst_bits
 from dsp.gsm.rx.channelizer import channelize
 from dsp.gsm.rx.equalizer import TRAINING_SCH, demodulate_bursts
 from dsp.gsm.rx.fcch import detect_fcch, fcch_offset_at
-from dsp.gsm.rx.sync import SCH_CODED_INDEX, TdmaTiming, find_sch, fit_timing
+from dsp.gsm.rx.sync import TdmaTiming, find_sch, fit_timing
 from rfhunt.errors import DspError
 
 #: Burst kinds of :attr:`Ts0Bursts.kind`.
@@ -280,7 +281,7 @@ def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
             # Every SCH on the grid, not only those after a detected FCCH.
             is_s = kind == KIND_SCH
             if is_s.any():
-                sch_soft = bursts.soft[is_s][:, SCH_CODED_INDEX]
+                sch_soft = sch_burst_bits(bursts.soft[is_s])
                 if decode is not None:
                     dec = decode(sch_soft)
                     s_fn, s_ok = np.where(dec.ok, dec.fn, -1), np.asarray(dec.ok)

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.gsm import constants as c
+from dsp.gsm.coding import sch_burst_bits
 from dsp.gsm.rx.equalizer import TRAINING_SCH, demodulate_bursts
 from dsp.gsm.rx.fcch import FcchResult
 from rfhunt.errors import DspError
 
-#: Coded-bit positions of the SCH in a 148-bit burst (3 tail, 39 coded, 64 training, 39, 3).
-SCH_CODED_INDEX = np.r_[3:42, 106:145]
 #: Training-sequence SNR (dB) an SCH needs to count as found when it cannot be decoded.
 SCH_MIN_SNR_DB = 3.0
 
@@ -134,7 +133,7 @@ def find_sch(iq: np.ndarray, sample_rate_hz: float, fcch: FcchResult) -> SchBurs
     ch, expect = b.channel[inside], expect[inside]
     d = demodulate_bursts(x, sample_rate_hz, ch, expect, fcch.offset_hz[ch], TRAINING_SCH,
                           search_symbols=10.0)
-    return SchBursts(channel=ch, centre=d.centre, soft=d.soft, coded_soft=d.soft[:, SCH_CODED_INDEX],
+    return SchBursts(channel=ch, centre=d.centre, soft=d.soft, coded_soft=sch_burst_bits(d.soft),
                      snr_db=d.snr_db, found=d.snr_db >= SCH_MIN_SNR_DB)
 
 
