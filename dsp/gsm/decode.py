@@ -157,7 +157,7 @@ def _same_grid(a, b) -> bool:
 
 
 def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
-                channel_freqs_hz: np.ndarray) -> tuple[list[L2Frame], list[CellReport]]:
+                channel_freqs_hz: np.ndarray, *, ccch: bool = True) -> tuple[list[L2Frame], list[CellReport]]:
     """Decode every BCCH carrier on ``channel_freqs_hz`` in one capture.
 
     Parameters
@@ -168,6 +168,9 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
         Its tuning.
     channel_freqs_hz : array_like
         Nominal centres of the channels to look at, Hz.
+    ccch : bool
+        Decode the CCCH blocks too (paging and access-grant counts, every frame); False
+        decodes the BCCH alone, which is all a cell's identity needs, in less time.
 
     Returns
     -------
@@ -178,9 +181,8 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     """
     # An RTL-SDR's DC spike sits 100 kHz from the two middle channels of a hop, inside their
     # filters; GMSK carriers average to nothing over a capture, so the mean is the spike.
-    iq = np.asarray(iq)
-    iq = iq - iq.mean()
-    results = _one_result_per_cell(receive_bcch(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz))
+    results = _one_result_per_cell(receive_bcch(np.asarray(iq), sample_rate_hz, center_freq_hz, channel_freqs_hz,
+                                                ccch=ccch, remove_dc=True))
     blocks, owners = [], []
     for ci, res in enumerate(results):
         t = res.timing
@@ -202,17 +204,20 @@ def decode_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     per_cell: dict[int, list[dict]] = {i: [] for i in range(len(results))}
     if blocks:
         dec = xcch_decode(np.stack(blocks))
+        arfcns = [int(downlink_hz_to_arfcn(r.freq_hz)) for r in results]
+        parsed: dict[bytes, dict] = {}  # a cell repeats its SI and idle paging frames: parse each once
         for (ci, fn0, blk, snr), ok, payload in zip(owners, dec.ok, dec.frames):
             if not ok:
                 continue
-            res = results[ci]
-            arfcn = int(downlink_hz_to_arfcn(res.freq_hz))
-            frames.append(L2Frame(res.freq_hz, None if arfcn < 0 else arfcn, fn0, 0,
-                                  "BCCH" if blk == 0 else "CCCH", bytes(payload), snr))
-            try:
-                per_cell[ci].append(parse_l2_frame(bytes(payload)).to_dict())
-            except SiParseError:
-                per_cell[ci].append({"type": "unparsed"})
+            res, data = results[ci], bytes(payload)
+            frames.append(L2Frame(res.freq_hz, None if arfcns[ci] < 0 else arfcns[ci], fn0, 0,
+                                  "BCCH" if blk == 0 else "CCCH", data, snr))
+            if data not in parsed:
+                try:
+                    parsed[data] = parse_l2_frame(data).to_dict()
+                except SiParseError:
+                    parsed[data] = {"type": "unparsed"}
+            per_cell[ci].append(parsed[data])
     # The receiver's own LO error moves every carrier alike; base stations hold +-0.05 ppm.
     # The median over cells whose SCH decoded estimates the former, and what is left of each
     # cell's offset is the cell's own clock error: a fingerprint (needs two or more cells).

@@ -112,7 +112,7 @@ class DemodulatedBursts:
         return (self.soft < 0).astype(np.uint8)
 
 
-def _rx_filter(sps: int, fs: float) -> np.ndarray:
+def rx_filter(sps: int, fs: float) -> np.ndarray:
     """Linear-phase low-pass FIR (float32) applied to each burst after mixing it down."""
     return scipy.signal.firwin(RX_SPAN_SYMBOLS * sps + 1, RX_CUTOFF_HZ, width=RX_WIDTH_HZ, fs=fs).astype(np.float32)
 
@@ -197,7 +197,8 @@ def mlse_soft(r: np.ndarray, taps: np.ndarray, noise_var: np.ndarray) -> np.ndar
 
 def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray, start: np.ndarray,
                       offset_hz: np.ndarray, training: np.ndarray | int, *,
-                      search_symbols: float = 4.0, n_taps: int = N_TAPS) -> DemodulatedBursts:
+                      search_symbols: float = 4.0, n_taps: int = N_TAPS,
+                      prefiltered: bool = False, equalize: bool = True) -> DemodulatedBursts:
     """Demodulate bursts of channel streams to soft bits.
 
     Parameters
@@ -220,6 +221,13 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
         Half-width of the timing search, symbols.
     n_taps : int
         Equalizer channel length ``L`` (2..6), symbols; ``2^(L-1)`` states.
+    prefiltered : bool
+        The streams already went through the receive filter (:func:`rx_filter`, centred on
+        the carrier to within a few hundred Hz, e.g. by
+        :func:`~dsp.gsm.rx.windows.channel_windows`): skip it here.
+    equalize : bool
+        Run the MLSE; False stops after the timing search and channel estimate (timing,
+        taps and SNR only; the soft bits are left zero), which is all tracking needs.
 
     Returns
     -------
@@ -257,7 +265,7 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
     if n_b == 0:
         return DemodulatedBursts(soft, snr, found, taps, sps)
     fs = float(sample_rate_hz)
-    fir = _rx_filter(sps, fs)
+    fir = rx_filter(sps, fs)
     half = fir.size // 2
     search = int(math.ceil(search_symbols * sps))
     # Window: search range before bit 0, the burst and the channel's tail, filter margins.
@@ -270,7 +278,8 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
     w = x[ch[:, None], np.clip(idx, 0, n - 1)] * valid
     # Mix the carrier down, then low-pass, then derotate by j^-n (n in symbols).
     w = w * _mixer(off, length, fs)
-    w = scipy.signal.oaconvolve(w, fir[None, :], mode="same", axes=1).astype(np.complex64)
+    if not prefiltered:
+        w = scipy.signal.oaconvolve(w, fir[None, :], mode="same", axes=1).astype(np.complex64)
     w *= np.exp(-0.5j * np.pi * np.arange(length) / sps).astype(np.complex64)[None, :]
     n_tau = 2 * search + 1
     # Symbol-spaced samples, taps and noise of every burst: one MLSE over all of them.
@@ -308,5 +317,6 @@ def demodulate_bursts(iq: np.ndarray, sample_rate_hz: float, channel: np.ndarray
         snr[sel] = 10.0 * np.log10((np.abs(h) ** 2).sum(axis=1) / nv)
         found[sel] = base[sel] + lead + best
         taps[sel] = h.astype(np.complex64)
-    soft[:] = mlse_soft(r_all, h_all, nv_all)[:, :c.BURST_BITS]
+    if equalize:
+        soft[:] = mlse_soft(r_all, h_all, nv_all)[:, :c.BURST_BITS]
     return DemodulatedBursts(soft=soft, snr_db=snr, start=found, taps=taps, sps=sps)

@@ -9,6 +9,7 @@ frame number) -> :func:`~dsp.gsm.rx.sync.fit_timing` ->
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,9 +18,11 @@ import numpy as np
 from dsp.gsm import constants as c
 from dsp.gsm.coding import sch_burst_bits
 from dsp.gsm.rx.channelizer import channelize
-from dsp.gsm.rx.equalizer import TRAINING_SCH, demodulate_bursts
+from dsp.gsm.rx.equalizer import N_TAPS, RX_SPAN_SYMBOLS, TRAINING_SCH, demodulate_bursts, rx_filter
 from dsp.gsm.rx.fcch import detect_fcch, fcch_offset_at
-from dsp.gsm.rx.sync import TdmaTiming, find_sch, fit_timing
+from dsp.gsm.rx.sync import SCH_MIN_SNR_DB, TdmaTiming, find_sch, fit_timing
+from dsp.gsm.rx.windows import EDGE_SYMBOLS, WindowPlan, channel_windows, window_plan
+from dsp.spectrum import noise_floor_density, power_spectrum
 from rfhunt.errors import DspError
 
 #: Burst kinds of :attr:`Ts0Bursts.kind`.
@@ -160,34 +163,10 @@ def _refine_offsets(streams, fs, n, plans, offset, spread, full_rate) -> None:
             spread[k] = float(np.std(o[good])) if good.sum() > 1 else float("nan")
 
 
-def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
-                 channel_freqs_hz: np.ndarray | list[float], *, sps: int = 2,
-                 max_offset_hz: float = 60e3) -> list[ChannelResult]:
-    """Soft bits of every timeslot-0 burst of every BCCH carrier in a capture.
-
-    Parameters
-    ----------
-    iq : numpy.ndarray
-        1-D complex capture.
-    sample_rate_hz : float
-        Its sample rate, Hz (any; e.g. 500 kS/s, 1 MS/s, 1.0833 MS/s, 2.4 MS/s, 4 MS/s).
-    center_freq_hz : float
-        Frequency of the capture's 0 Hz, Hz.
-    channel_freqs_hz : array_like
-        Nominal centres of the channels to look at, Hz (same reference as ``center_freq_hz``).
-    sps : int
-        Samples per symbol of the channel streams (2 or 4).
-    max_offset_hz : float
-        Largest carrier offset (LO error) searched, Hz.
-
-    Returns
-    -------
-    list of ChannelResult
-        One per channel in which an FCCH was found, in ``channel_freqs_hz`` order, unless
-        every FCCH of the channel was followed (inside the capture) by a frame without an SCH.
-    """
-    if sps not in (2, 4):
-        raise DspError(f"sps must be 2 or 4, got {sps!r}")
+def _receive_streams(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
+                     channel_freqs_hz: np.ndarray | list[float], sps: int,
+                     max_offset_hz: float) -> list[ChannelResult]:
+    """The whole-capture receiver: every channel channelized over the whole capture."""
     chz = channelize(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz, sps=sps)
     fs = chz.sample_rate_hz
     streams = chz.iq
@@ -292,3 +271,364 @@ def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
             timing=timing, stream_rate_hz=fs, bsic=bsic, tsc=tsc, sch_soft=sch_soft,
             sch_fn=np.asarray(s_fn, dtype=np.int64), sch_ok=np.asarray(s_ok, dtype=bool), bursts=bursts))
     return out
+
+
+# --------------------------------------------------------------------------- windowed receiver
+
+#: Air time the cells are acquired on (FCCH, SCH, TDMA grid), s: 14 TDMA frames always hold
+#: an FCCH and the SCH after it.
+ACQUIRE_S = 0.065
+#: Captures shorter than this many acquisition stretches are received whole.
+_MIN_WINDOWED = 4
+#: Timing search of the SCH bursts that follow the TDMA grid through the capture, and of the
+#: other bursts once the grid is fitted to them, symbols.
+_TRACK_SEARCH = 8.0
+_BURST_SEARCH = 4.0
+#: Symbols of a window before the expected bit 0 of its burst: the circular filter's edge,
+#: the timing search and the equalizer's low-pass (its half length).
+_LEAD_SYMBOLS = EDGE_SYMBOLS + _TRACK_SEARCH + RX_SPAN_SYMBOLS / 2 + 2
+#: Symbols a window spans.
+_SPAN_SYMBOLS = 2 * _LEAD_SYMBOLS + c.BURST_BITS + N_TAPS + 2
+#: In-channel SNR (dB, over the acquisition stretch) from which a channel where no cell was
+#: acquired counts as holding a carrier and is searched through the whole capture.
+CARRIER_SNR_DB = -4.0
+#: ... no more than this far below either neighbour channel, dB (3GPP TS 45.005 asks for
+#: reception 9 dB below an adjacent carrier) ...
+ADJACENT_DB = 15.0
+#: ... and whose power is no more than this far below that of its mirror frequency, dB.
+IMAGE_DB = 15.0
+
+
+@dataclass
+class _Cell:
+    """What acquisition learnt of one channel (stream times are global)."""
+
+    k: int
+    timing: TdmaTiming
+    bsic: int
+    offset_hz: float  # carrier minus nominal centre, Hz
+    full_rate: bool
+
+
+def _acquire(seg: np.ndarray, fs: float, fc: float, freqs: np.ndarray, sps: int, max_offset_hz: float):
+    """FCCH, SCH and TDMA grid of every channel on the stretch ``seg``."""
+    chz = channelize(seg, fs, fc, freqs, sps=sps)
+    fcch = detect_fcch(chz.iq, chz.sample_rate_hz, max_offset_hz=max_offset_hz, channel_freqs_hz=freqs)
+    sch = find_sch(chz.iq, chz.sample_rate_hz, fcch)
+    decode = _sch_decoder()
+    cells: dict[int, _Cell] = {}
+    acq: dict[int, tuple] = {}
+    if decode is None or not sch.channel.size:
+        return cells, acq, fcch
+    dec = decode(sch.coded_soft)
+    ok, fn, bsic = np.asarray(dec.ok), np.asarray(dec.fn), np.asarray(dec.bsic)
+    for k in np.flatnonzero(fcch.detected):
+        good = (sch.channel == k) & ok
+        if not good.any():
+            continue
+        order = np.flatnonzero(good)[np.argsort(sch.centre[good])]
+        timing = fit_timing(sch.centre[order], sps, fn=fn[order])
+        acq[int(k)] = ((fn[order] - timing.fn_frame0) % c.HYPERFRAME, sch.centre[order])
+        cells[int(k)] = _Cell(k=int(k), timing=timing,
+                              bsic=int(np.bincount(bsic[good]).argmax()),
+                              offset_hz=float(fcch.offset_hz[k] - chz.residual_hz[k]),
+                              full_rate=bool(fcch.full_rate[k]) if fcch.full_rate is not None else False)
+    return cells, acq, fcch
+
+
+class _Windows:
+    """Cuts bursts of acquired cells out of the capture and demodulates them."""
+
+    def __init__(self, iq, fs, fc, freqs, plan: WindowPlan, dc: complex):
+        self.iq, self.fs, self.fc, self.freqs, self.plan, self.dc = iq, fs, fc, freqs, plan, dc
+        self.to_in = plan.in_rate_hz / plan.out_rate_hz  # input samples per stream sample
+        self.n_stream = iq.size / self.to_in
+        self.rx_fir = rx_filter(plan.sps, plan.out_rate_hz)
+
+    def cut(self, k: np.ndarray, stream_start: np.ndarray, carrier_hz: np.ndarray, fir: np.ndarray | None = None):
+        """Windows of channels ``k`` whose burst bit 0 is expected at global stream index
+        ``stream_start``, centred on the carrier (``carrier_hz`` from the nominal centre):
+        the windows and each burst's expected start inside its window."""
+        sps = self.plan.sps
+        b = np.floor((stream_start - _LEAD_SYMBOLS * sps) * self.to_in).astype(np.int64)
+        win = channel_windows(self.iq, self.plan, self.fc, self.freqs[k] + carrier_hz, b, dc=self.dc, fir=fir)
+        return win, stream_start - b / self.to_in
+
+    def demodulate(self, k, stream_start, offset_hz, training, search, equalize=True):
+        """Demodulated bursts (timing ``centre`` in global stream samples). The receive
+        filter is applied in the windows' spectra, centred on each carrier."""
+        win, local = self.cut(k, stream_start, offset_hz, self.rx_fir)
+        d = demodulate_bursts(win.iq, self.plan.out_rate_hz, np.arange(k.size), local, win.residual_hz, training,
+                              search_symbols=search, prefiltered=True, equalize=equalize)
+        return d, d.centre + win.start / self.to_in
+
+    def fcch(self, k, stream_start, offset_hz, full_rate):
+        """Carrier offset (Hz, from nominal) and tone fraction measured on FCCH bursts."""
+        win, local = self.cut(k, stream_start, offset_hz)
+        off, score = fcch_offset_at(win.iq, self.plan.out_rate_hz, np.arange(k.size), local, win.residual_hz,
+                                    full_rate)
+        return off - win.residual_hz + offset_hz, score
+
+
+def _frames_in(timing: TdmaTiming, n_stream: float, margin: float) -> np.ndarray:
+    """Frame indices whose timeslot 0 lies inside the capture (``margin`` samples spare)."""
+    lo = math.ceil((margin - timing.frame0_sample) / timing.frame_samples)
+    hi = math.floor((n_stream - margin - c.BURST_BITS * timing.sps - timing.frame0_sample) / timing.frame_samples)
+    return np.arange(lo, hi + 1)
+
+
+def _refit(cell: _Cell, frame: np.ndarray, centre: np.ndarray) -> None:
+    """Refit a cell's TDMA grid on SCH bursts of frame indices ``frame`` found at stream
+    samples ``centre``."""
+    if np.unique(frame).size < 2:
+        return
+    o = np.argsort(frame)
+    t = fit_timing(centre[o], cell.timing.sps, fn=(cell.timing.fn_frame0 + frame[o]) % c.HYPERFRAME)
+    # Keep frame index 0 where it was: move the fitted grid's origin back to it.
+    cell.timing = dataclasses.replace(cell.timing, frame0_sample=t.frame0_sample - frame[o][0] * t.frame_samples,
+                                      frame_samples=t.frame_samples)
+
+
+#: SCH bursts per cell timed in each stretch while following the grid, and the factor by
+#: which each stretch is longer than the last.
+_SCH_PER_STRETCH = 2
+_STRETCH_GROWTH = 4.0
+
+
+def _track(wins: _Windows, cells: dict[int, _Cell], acq: dict[int, tuple], t_fit_end: float) -> dict[int, np.ndarray]:
+    """Follow each cell's TDMA grid through the capture on its SCH bursts: the last
+    :data:`_SCH_PER_STRETCH` of stretches each :data:`_STRETCH_GROWTH` times longer than
+    the last (so the grid is never extrapolated far beyond what it was fitted on), timed by
+    their extended training sequence alone, refitting after each. ``acq`` holds each
+    cell's SCHs from acquisition (frame indices, stream centres). Returns the frame
+    indices of the SCH bursts timed."""
+    margin = 4 * wins.plan.sps
+    points = {k: (np.asarray(acq[k][0], np.int64), np.asarray(acq[k][1], np.float64)) for k in cells}
+    end = t_fit_end
+    while end < wins.n_stream:
+        end = min(_STRETCH_GROWTH * end, wins.n_stream)
+        want = {}
+        for k, cell in cells.items():
+            fr = _frames_in(cell.timing, end, margin)
+            fr = fr[np.isin(cell.timing.fn_mod51(fr), c.SCH_FRAMES)]
+            want[k] = np.setdiff1d(fr[-_SCH_PER_STRETCH:], points[k][0])
+        ks = np.concatenate([np.full(fr.size, k) for k, fr in want.items()])
+        if not ks.size:
+            continue
+        frs = np.concatenate(list(want.values()))
+        sts = np.concatenate([cells[k].timing.sample_of(fr) for k, fr in want.items()]) - 2.0 * wins.plan.sps
+        d, centre = wins.demodulate(ks, sts, np.array([cells[k].offset_hz for k in ks]), TRAINING_SCH,
+                                    _TRACK_SEARCH, equalize=False)
+        for k, cell in cells.items():
+            sel = (ks == k) & (d.snr_db >= SCH_MIN_SNR_DB)
+            points[k] = (np.concatenate((points[k][0], frs[sel])), np.concatenate((points[k][1], centre[sel])))
+            _refit(cell, *points[k])
+    return {k: p[0] for k, p in points.items()}
+
+
+#: FCCH bursts per cell the carrier offset is measured on (spread over the capture).
+FCCH_MEASURED = 16
+
+
+def _measure_offsets(wins: _Windows, cells: dict[int, _Cell], grids: dict[int, np.ndarray]) -> dict[int, tuple]:
+    """Re-measure each cell's carrier offset on up to :data:`FCCH_MEASURED` FCCH bursts at
+    their known timing; per cell (spread Hz, input sample of each burst, tone fraction)."""
+    sps = wins.plan.sps
+    want = {}
+    for k, fr in grids.items():
+        fr = fr[np.isin(cells[k].timing.fn_mod51(fr), c.FCCH_FRAMES)]
+        if fr.size > FCCH_MEASURED:
+            fr = fr[np.unique(np.linspace(0, fr.size - 1, FCCH_MEASURED).round().astype(np.int64))]
+        want[k] = fr
+    ks = np.concatenate([np.full(fr.size, k) for k, fr in want.items()])
+    out: dict[int, tuple] = {k: (float("nan"), np.zeros(0), np.zeros(0)) for k in cells}
+    if not ks.size:
+        return out
+    st = np.concatenate([cells[k].timing.sample_of(fr) for k, fr in want.items()]) - 0.5 * sps
+    off0 = np.array([cells[k].offset_hz for k in ks])
+    full = np.array([cells[k].full_rate for k in ks])
+    f_off, f_score = wins.fcch(ks, st, off0, full)
+    for k, cell in cells.items():
+        sel = ks == k
+        o, w = f_off[sel], f_score[sel]
+        if not o.size:
+            continue
+        good = (np.abs(o - np.median(o)) < 500.0) & (w > 0.2)
+        if good.any():
+            cell.offset_hz = float(np.average(o[good], weights=w[good]))
+        spread = float(np.std(o[good])) if good.sum() > 1 else float("nan")
+        out[k] = (spread, st[sel][good] * wins.to_in, w[good])
+    return out
+
+
+def _follow(wins: _Windows, cells: dict[int, _Cell], acq: dict[int, tuple], ccch: bool,
+            t_acq_stream: float) -> list[ChannelResult]:
+    """Track, measure and demodulate the acquired cells through the whole capture."""
+    sps = wins.plan.sps
+    timed = _track(wins, cells, acq, t_acq_stream)
+    margin = 4 * sps
+    grids = {k: _frames_in(cell.timing, wins.n_stream, margin) for k, cell in cells.items()}
+    fcch = _measure_offsets(wins, cells, grids)
+    # One batch for all cells: SCH bursts (every one of the capture, or those the grid was
+    # followed on) and normal bursts (the BCCH block, and every CCCH block).
+    want, codes = {}, {}
+    for k, fr in grids.items():
+        t51 = cells[k].timing.fn_mod51(fr)
+        is_sch = np.isin(t51, c.SCH_FRAMES)
+        if ccch:
+            keep = ~np.isin(t51, c.FCCH_FRAMES + (c.IDLE_FRAME,))
+        else:
+            keep = np.isin(t51, c.BCCH_FRAMES) | (is_sch & np.isin(fr, timed[k]))
+        want[k] = fr[keep]
+        codes[k] = np.where(is_sch[keep], TRAINING_SCH, cells[k].bsic & 7)
+    ks = np.concatenate([np.full(fr.size, k) for k, fr in want.items()])
+    frs = np.concatenate(list(want.values()))
+    if ks.size:
+        sts = np.concatenate([cells[k].timing.sample_of(fr) for k, fr in want.items()]) - 2.0 * sps
+        d, centre = wins.demodulate(ks, sts, np.array([cells[k].offset_hz for k in ks]),
+                                    np.concatenate(list(codes.values())), _BURST_SEARCH)
+        is_sch = np.concatenate(list(codes.values())) == TRAINING_SCH
+        sch_dec = _sch_decoder()(sch_burst_bits(d.soft[is_sch]))
+        sch_ok = np.zeros(ks.size, bool)
+        sch_fn = np.full(ks.size, -1, np.int64)
+        sch_ok[is_sch] = sch_dec.ok
+        sch_fn[is_sch] = np.where(sch_dec.ok, sch_dec.fn, -1)
+    out = []
+    for k in sorted(cells):
+        cell = cells[k]
+        sel = np.flatnonzero(ks == k)  # in frame order
+        kind = np.where(is_sch[sel], KIND_SCH, KIND_NORMAL).astype(np.int8) if sel.size else np.zeros(0, np.int8)
+        frame = frs[sel]
+        bursts = Ts0Bursts(frame=frame, fn_mod51=cell.timing.fn_mod51(frame), kind=kind,
+                           soft=d.soft[sel] if sel.size else np.zeros((0, c.BURST_BITS), np.float32),
+                           snr_db=d.snr_db[sel] if sel.size else np.zeros(0),
+                           sample=centre[sel] * wins.to_in if sel.size else np.zeros(0))
+        s_sel = sel[is_sch[sel]] if sel.size else sel
+        freq = float(wins.freqs[k])
+        spread, f_samples, f_scores = fcch[k]
+        out.append(ChannelResult(
+            index=int(k), freq_hz=freq, offset_hz=cell.offset_hz, offset_std_hz=spread,
+            ppm=cell.offset_hz / freq * 1e6 if freq > 1e6 else float("nan"),
+            fcch_samples=f_samples, fcch_scores=f_scores, timing=cell.timing,
+            stream_rate_hz=wins.plan.out_rate_hz, bsic=cell.bsic, tsc=cell.bsic & 7,
+            sch_soft=sch_burst_bits(d.soft[s_sel]) if s_sel.size else np.zeros((0, 78), np.float32),
+            sch_fn=sch_fn[s_sel] if s_sel.size else np.zeros(0, np.int64),
+            sch_ok=sch_ok[s_sel] if s_sel.size else np.zeros(0, bool), bursts=bursts))
+    return out
+
+
+def _carriers(seg: np.ndarray, fs: float, fc: float, freqs: np.ndarray, lo_hz: float) -> np.ndarray:
+    """Which channels could hold a cell of their own, judged on ``seg``'s spectrum: power
+    over the noise (:data:`CARRIER_SNR_DB`), no more than :data:`ADJACENT_DB` below either
+    neighbour 200 kHz away (weaker than that it is the neighbour's skirt, or beyond what a
+    receiver is asked to decode next to it), and no more than :data:`IMAGE_DB` below the
+    mirror frequency (a receiver's IQ imbalance copies every carrier there, 20-40 dB down).
+    Powers are measured within +-90 kHz of where the LO error ``lo_hz`` puts each carrier."""
+    nfft = 1 << max(4, int(round(math.log2(fs / 10e3))))  # ~10 kHz bins
+    if seg.size < 8 * nfft:
+        return np.ones(freqs.size, bool)
+    pw = power_spectrum(seg, nfft).mean(axis=0)
+    offs = (np.arange(nfft) - nfft // 2) * (fs / nfft)
+    usable = np.abs(offs) > 10e3  # not the DC spike
+    noise = noise_floor_density(pw, seg.size // nfft, usable)
+
+    def power(centre_hz: np.ndarray) -> np.ndarray:
+        """Mean density within +-90 kHz of each centre (0 outside the capture)."""
+        m = (np.abs(offs[None, :] - centre_hz[:, None]) <= 90e3) & usable[None, :]
+        return (m * pw[None, :]).sum(axis=1) / np.maximum(m.sum(axis=1), 1)
+
+    rel = freqs - fc + lo_hz
+    own = power(rel)
+    adjacent = np.maximum(power(rel - 200e3), power(rel + 200e3))
+    mirror = power(-rel)
+    with np.errstate(divide="ignore"):
+        snr_db = 10.0 * np.log10(np.maximum(own - noise, 0.0) / noise)
+    return ((snr_db > CARRIER_SNR_DB) & (own * 10 ** (ADJACENT_DB / 10) > adjacent)
+            & (own * 10 ** (IMAGE_DB / 10) > mirror))
+
+
+def _receive_windows(iq, fs, fc, freqs, sps, max_offset_hz, plan, ccch: bool, remove_dc: bool
+                     ) -> list[ChannelResult]:
+    """The windowed receiver (see :func:`receive_bcch`)."""
+    # Every 7th sample is plenty for the mean (GMSK carriers average to nothing).
+    dc = complex(np.mean(iq[::7])) if remove_dc else 0j
+    n_acq = int(ACQUIRE_S * fs)
+    seg = (iq[:n_acq] - np.complex64(dc)).astype(np.complex64, copy=False)
+    cells, acq, fcch = _acquire(seg, fs, fc, freqs, sps, max_offset_hz)
+    wins = _Windows(iq, fs, fc, freqs, plan, dc)
+    # Channels with no cell acquired but a carrier of their own are searched through the
+    # whole capture (with their neighbours, whose skirts that search must know about).
+    rest = np.setdiff1d(np.arange(freqs.size), list(cells))
+    lo_hz = float(np.median([cl.offset_hz for cl in cells.values()])) if cells else 0.0
+    search = rest[_carriers(seg, fs, fc, freqs[rest], lo_hz)] if rest.size else rest
+    out: dict[int, ChannelResult] = {}
+    if search.size:
+        near = np.flatnonzero(np.min(np.abs(freqs[:, None] - freqs[search][None, :]), axis=1) < 300e3)
+        x = iq - np.complex64(dc) if dc else iq
+        for r in _receive_streams(x, fs, fc, freqs[near], sps, max_offset_hz):
+            k = int(near[r.index])
+            if k in search:
+                out[k] = dataclasses.replace(r, index=k)
+    if cells:
+        for r in _follow(wins, cells, acq, ccch, n_acq / wins.to_in):
+            out[r.index] = r
+    return [out[k] for k in sorted(out)]
+
+
+def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
+                 channel_freqs_hz: np.ndarray | list[float], *, sps: int = 2,
+                 max_offset_hz: float = 60e3, ccch: bool = True, remove_dc: bool = False) -> list[ChannelResult]:
+    """Soft bits of every timeslot-0 burst of every BCCH carrier in a capture.
+
+    Cells are acquired (FCCH, SCH, TDMA grid) on the first :data:`ACQUIRE_S` of the
+    capture, all channels at once; from then on only the bursts wanted are cut out of the
+    capture, channel by channel (:func:`~dsp.gsm.rx.windows.channel_windows`), while the
+    SCH bursts keep the grid fitted. A channel where no cell was acquired but which holds
+    a carrier (:data:`CARRIER_SNR_DB`) is searched through the whole capture, as are
+    captures too short to gain from windows and input rates that need awkwardly long ones.
+
+    Parameters
+    ----------
+    iq : numpy.ndarray
+        1-D complex capture.
+    sample_rate_hz : float
+        Its sample rate, Hz (any; e.g. 500 kS/s, 1 MS/s, 1.0833 MS/s, 2.4 MS/s, 4 MS/s).
+    center_freq_hz : float
+        Frequency of the capture's 0 Hz, Hz.
+    channel_freqs_hz : array_like
+        Nominal centres of the channels to look at, Hz (same reference as ``center_freq_hz``).
+    sps : int
+        Samples per symbol of the channel streams (2 or 4).
+    max_offset_hz : float
+        Largest carrier offset (LO error) searched, Hz.
+    ccch : bool
+        Demodulate the CCCH blocks too (paging, access grants: the load indicator, and
+        every frame for GSMTAP); False keeps to the SCH and BCCH bursts, which is all a
+        cell's identity needs.
+    remove_dc : bool
+        Subtract the capture's mean first (an RTL-SDR's DC spike lies 100 kHz from the
+        middle channels of a hop, inside their filters).
+
+    Returns
+    -------
+    list of ChannelResult
+        One per channel in which an FCCH was found, in ``channel_freqs_hz`` order, unless
+        every FCCH of the channel was followed (inside the capture) by a frame without an SCH.
+
+    Raises
+    ------
+    DspError
+        For a bad capture, rate, channel list or ``sps``.
+    """
+    if sps not in (2, 4):
+        raise DspError(f"sps must be 2 or 4, got {sps!r}")
+    x = np.asarray(iq)
+    fs = sample_rate_hz
+    rate_ok = isinstance(fs, (int, float, np.integer, np.floating)) and math.isfinite(fs) and fs > 0
+    plan = window_plan(float(fs), sps, _SPAN_SYMBOLS) if rate_ok else None
+    if plan is None or x.ndim != 1 or x.dtype.kind != "c" or x.size < _MIN_WINDOWED * ACQUIRE_S * fs:
+        if remove_dc and x.ndim == 1 and x.size:
+            x = x - x.mean()
+        return _receive_streams(x, fs, center_freq_hz, channel_freqs_hz, sps, max_offset_hz)
+    freqs = np.atleast_1d(np.asarray(channel_freqs_hz, dtype=np.float64))
+    return _receive_windows(x, float(fs), float(center_freq_hz), freqs, sps, max_offset_hz, plan, ccch, remove_dc)
