@@ -76,6 +76,19 @@ def test_scan_gsm_jsonl_and_gsmtap(capsys):
         rx.close()
 
 
+@requires(THC953)
+def test_scan_gsm_bcch_only(capsys):
+    """--bcch-only: the same cell identity from the BCCH alone, no CCCH frames."""
+    assert main(["scan", "gsm", str(THC953), "--sample-rate", "500e3", "--center-freq", "953.6e6",
+                 "--format", "jsonl", "--bcch-only"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    frames = [r for r in rows if r["type"] == "frame"]
+    assert frames and all(r["channel"] == "BCCH" for r in frames)
+    (cell,) = [r for r in rows if r["type"] == "cell"]
+    assert (cell["arfcn"], cell["bsic"], cell["mcc"], cell["mnc"], cell["lac"], cell["cid"]) == \
+        (93, 56, "272", "02", 15016, 15149)
+
+
 def test_scan_gsm_bad_file_is_one_line(tmp_path):
     bad = tmp_path / "x.cfile"
     bad.write_bytes(b"\x00" * 13)

@@ -165,7 +165,7 @@ def _refine_offsets(streams, fs, n, plans, offset, spread, full_rate) -> None:
 
 def _receive_streams(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
                      channel_freqs_hz: np.ndarray | list[float], sps: int,
-                     max_offset_hz: float) -> list[ChannelResult]:
+                     max_offset_hz: float, ccch: bool = True) -> list[ChannelResult]:
     """The whole-capture receiver: every channel channelized over the whole capture."""
     chz = channelize(iq, sample_rate_hz, center_freq_hz, channel_freqs_hz, sps=sps)
     fs = chz.sample_rate_hz
@@ -217,6 +217,8 @@ def _receive_streams(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: floa
         if t51 is not None:
             is_sch = np.isin(t51, c.SCH_FRAMES)
             skip = np.isin(t51, c.FCCH_FRAMES) | (t51 == c.IDLE_FRAME)
+            if not ccch:
+                skip |= ~(is_sch | np.isin(t51, c.BCCH_FRAMES))
         else:
             sch_frames = np.rint((sch.centre[sch.channel == k] - timing.frame0_sample)
                                  / timing.frame_samples).astype(np.int64)
@@ -565,7 +567,7 @@ def _receive_windows(iq, fs, fc, freqs, sps, max_offset_hz, plan, ccch: bool, re
     if search.size:
         near = np.flatnonzero(np.min(np.abs(freqs[:, None] - freqs[search][None, :]), axis=1) < 300e3)
         x = iq - np.complex64(dc) if dc else iq
-        for r in _receive_streams(x, fs, fc, freqs[near], sps, max_offset_hz):
+        for r in _receive_streams(x, fs, fc, freqs[near], sps, max_offset_hz, ccch):
             k = int(near[r.index])
             if k in search:
                 out[k] = dataclasses.replace(r, index=k)
@@ -629,6 +631,6 @@ def receive_bcch(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float,
     if plan is None or x.ndim != 1 or x.dtype.kind != "c" or x.size < _MIN_WINDOWED * ACQUIRE_S * fs:
         if remove_dc and x.ndim == 1 and x.size:
             x = x - x.mean()
-        return _receive_streams(x, fs, center_freq_hz, channel_freqs_hz, sps, max_offset_hz)
+        return _receive_streams(x, fs, center_freq_hz, channel_freqs_hz, sps, max_offset_hz, ccch)
     freqs = np.atleast_1d(np.asarray(channel_freqs_hz, dtype=np.float64))
     return _receive_windows(x, float(fs), float(center_freq_hz), freqs, sps, max_offset_hz, plan, ccch, remove_dc)
