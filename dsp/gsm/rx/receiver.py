@@ -394,7 +394,7 @@ def _refit(cell: _Cell, frame: np.ndarray, centre: np.ndarray) -> None:
 #: SCH bursts per cell timed in each stretch while following the grid, and the factor by
 #: which each stretch is longer than the last.
 _SCH_PER_STRETCH = 2
-_STRETCH_GROWTH = 4.0
+_STRETCH_GROWTH = 6.0
 
 
 def _track(wins: _Windows, cells: dict[int, _Cell], acq: dict[int, tuple], t_fit_end: float) -> dict[int, np.ndarray]:
@@ -428,19 +428,23 @@ def _track(wins: _Windows, cells: dict[int, _Cell], acq: dict[int, tuple], t_fit
     return {k: p[0] for k, p in points.items()}
 
 
-#: FCCH bursts per cell the carrier offset is measured on (spread over the capture).
+#: FCCH bursts per cell the carrier offset is measured on (spread over the capture), when
+#: decoding everything and when decoding the BCCH alone (at 10-20 Hz per burst, 8 bursts
+#: still pin a carrier to about 0.005 ppm).
 FCCH_MEASURED = 16
+FCCH_MEASURED_BCCH_ONLY = 8
 
 
-def _measure_offsets(wins: _Windows, cells: dict[int, _Cell], grids: dict[int, np.ndarray]) -> dict[int, tuple]:
-    """Re-measure each cell's carrier offset on up to :data:`FCCH_MEASURED` FCCH bursts at
-    their known timing; per cell (spread Hz, input sample of each burst, tone fraction)."""
+def _measure_offsets(wins: _Windows, cells: dict[int, _Cell], grids: dict[int, np.ndarray],
+                     n_max: int) -> dict[int, tuple]:
+    """Re-measure each cell's carrier offset on up to ``n_max`` FCCH bursts at their known
+    timing; per cell (spread Hz, input sample of each burst, tone fraction)."""
     sps = wins.plan.sps
     want = {}
     for k, fr in grids.items():
         fr = fr[np.isin(cells[k].timing.fn_mod51(fr), c.FCCH_FRAMES)]
-        if fr.size > FCCH_MEASURED:
-            fr = fr[np.unique(np.linspace(0, fr.size - 1, FCCH_MEASURED).round().astype(np.int64))]
+        if fr.size > n_max:
+            fr = fr[np.unique(np.linspace(0, fr.size - 1, n_max).round().astype(np.int64))]
         want[k] = fr
     ks = np.concatenate([np.full(fr.size, k) for k, fr in want.items()])
     out: dict[int, tuple] = {k: (float("nan"), np.zeros(0), np.zeros(0)) for k in cells}
@@ -470,7 +474,7 @@ def _follow(wins: _Windows, cells: dict[int, _Cell], acq: dict[int, tuple], ccch
     timed = _track(wins, cells, acq, t_acq_stream)
     margin = 4 * sps
     grids = {k: _frames_in(cell.timing, wins.n_stream, margin) for k, cell in cells.items()}
-    fcch = _measure_offsets(wins, cells, grids)
+    fcch = _measure_offsets(wins, cells, grids, FCCH_MEASURED if ccch else FCCH_MEASURED_BCCH_ONLY)
     # One batch for all cells: SCH bursts (every one of the capture, or those the grid was
     # followed on) and normal bursts (the BCCH block, and every CCCH block).
     want, codes = {}, {}
