@@ -126,6 +126,7 @@ BANDS: dict[str, Band] = {
     "gsm900-dl": Band("gsm900-dl", "gsm_downlink", 925.2e6, 959.8e6, GSM_CHANNEL_HZ, 180e3),
     "gsm900-ul": Band("gsm900-ul", "gsm_uplink", 880.2e6, 914.8e6, GSM_CHANNEL_HZ, 180e3, bursty=True),
     "dcs1800-dl": Band("dcs1800-dl", "gsm_downlink", 1805.2e6, 1879.8e6, GSM_CHANNEL_HZ, 180e3),
+    "dcs1800-ul": Band("dcs1800-ul", "gsm_uplink", 1710.2e6, 1784.8e6, GSM_CHANNEL_HZ, 180e3, bursty=True),
     "fm": Band("fm", "fm", 87.5e6, 108.0e6, FM_RASTER_HZ, 200e3),
 }
 
@@ -147,4 +148,13 @@ def downlink_channels_in_span(center_freq_hz: float, sample_rate_hz: float, *, m
     """
     half = sample_rate_hz / 2 - margin_hz
     chans = np.concatenate([BANDS["gsm900-dl"].channel_freqs_hz(), BANDS["dcs1800-dl"].channel_freqs_hz()])
+    return chans[np.abs(chans - center_freq_hz) <= half + 1e-6]
+
+
+def uplink_channels_in_span(center_freq_hz: float, sample_rate_hz: float, *, margin_hz: float = 100e3
+                            ) -> np.ndarray:
+    """GSM900 and DCS1800 uplink channel centres (Hz) a capture holds whole (see
+    :func:`downlink_channels_in_span`)."""
+    half = sample_rate_hz / 2 - margin_hz
+    chans = np.concatenate([BANDS["gsm900-ul"].channel_freqs_hz(), BANDS["dcs1800-ul"].channel_freqs_hz()])
     return chans[np.abs(chans - center_freq_hz) <= half + 1e-6]
