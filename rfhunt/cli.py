@@ -229,6 +229,72 @@ def cmd_scan_gsm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan_goip(args: argparse.Namespace) -> int:
+    """Uplink bursts of one recording, its links and the GOIP signature of each power group."""
+    import numpy as np
+
+    from dsp.bands import uplink_channels_in_span, uplink_hz_to_arfcn
+    from dsp.gsm.goip import capture_groups
+    from dsp.gsm.uplink import KIND_NAMES, detect_uplink_bursts, uplink_activity
+    from sensors.sources.open import open_source
+
+    options = {"sample_rate_hz": args.sample_rate, "center_freq_hz": args.center_freq}
+    if args.datatype:
+        options["fmt"] = args.datatype
+    src = open_source(Path(args.file), **options)
+    try:
+        n = src.remaining_samples if args.seconds is None else min(src.remaining_samples,
+                                                                    int(args.seconds * src.sample_rate_hz))
+        block = src.read(n)
+    finally:
+        src.close()
+    fs, fc = block.sample_rate_hz, block.center_freq_hz
+    chans = uplink_channels_in_span(fc, fs)
+    if chans.size == 0:  # not tuned to an uplink band: the 200 kHz raster around the centre
+        k = np.arange(-int((fs / 2 - 100e3) // 200e3), int((fs / 2 - 100e3) // 200e3) + 1)
+        chans = fc + 200e3 * k
+    iq = block.as_complex64()
+    bursts = detect_uplink_bursts(iq, fs, fc, chans, threshold_db=args.threshold_db)
+    capture_s = iq.size / fs
+    activity = uplink_activity(bursts, capture_s)
+    arfcn = uplink_hz_to_arfcn(chans)
+    groups = capture_groups(bursts, activity, arfcn)
+    to_dbm = args.calibration_db - args.gain_db
+    if args.format == "jsonl":
+        for i in range(len(bursts)):
+            a = int(arfcn[bursts.channel[i]])
+            print(json.dumps({"type": "burst", "freq_hz": float(bursts.freq_hz[i]), "arfcn": None if a < 0 else a,
+                              "t_start_s": round(float(bursts.start_s[i]), 7),
+                              "duration_s": round(float(bursts.duration_s[i]), 7),
+                              "power_dbm": round(float(bursts.power_dbfs[i]) + to_dbm, 2),
+                              "snr_db": round(float(bursts.snr_db[i]), 2),
+                              "offset_hz": round(float(bursts.offset_hz[i]), 1),
+                              "timeslot": int(bursts.timeslot[i]), "burst": KIND_NAMES[int(bursts.kind[i])],
+                              "truncated": bool(bursts.truncated[i])}))
+        for g in groups:
+            links = [[int(arfcn[activity.channel[m]]), int(activity.timeslot[m])] for m in g.link]
+            print(json.dumps({"type": "cluster", "links": links, "arfcns": sorted({lk[0] for lk in links}),
+                              "power_dbm": round(g.power_dbfs + to_dbm, 2), "concurrent_max": g.concurrent_max,
+                              "concurrent_mean": round(g.concurrent_mean, 2),
+                              "access_rate_hz": round(activity.access_rate_hz, 3),
+                              "verdict": g.verdict, "reasons": list(g.reasons)}))
+        return 0
+    n_normal = int(np.count_nonzero(bursts.kind == 1))
+    n_access = int(np.count_nonzero(bursts.kind == 2))
+    print(f"{len(bursts)} uplink bursts in {args.file} ({capture_s:.3f} s at {fs / 1e6:g} MS/s, centre "
+          f"{fc / 1e6:.4f} MHz): {n_normal} normal, {n_access} access; noise {np.median(bursts.noise_dbfs) + to_dbm:.1f} dBm (median over channels)")
+    print(f"{'ARFCN':>5} {'TS':>2} {'bursts':>6} {'duty':>5} {'dBm':>7} {'first s':>8} {'last s':>8}")
+    for i in range(activity.channel.size):
+        print(f"{int(arfcn[activity.channel[i]]):>5} {int(activity.timeslot[i]):>2} {int(activity.bursts[i]):>6} "
+              f"{activity.duty[i]:5.2f} {activity.power_dbfs[i] + to_dbm:7.1f} {activity.first_s[i]:8.4f} "
+              f"{activity.last_s[i]:8.4f}")
+    print(f"concurrent links: max {activity.concurrent_max}, mean {activity.concurrent_mean:.2f} per frame; "
+          f"access bursts {activity.access_bursts} ({activity.access_rate_hz:.2f}/s)")
+    for g in groups:
+        print(f"[{g.verdict}] {g.power_dbfs + to_dbm:.1f} dBm: " + "; ".join(g.reasons))
+    return 0
+
+
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
@@ -314,6 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--calibration-db", type=float, default=0.0,
                     help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
     sg.set_defaults(func=cmd_scan_gsm)
+
+    su = scs.add_parser("goip", help="GSM uplink bursts, the links in use and the GOIP signature")
+    su.add_argument("file", help="SigMF, .cfile/.cf32 (complex64) or .cu8 recording of an uplink band")
+    su.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings)")
+    su.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
+    su.add_argument("--datatype", default=None,
+                    help="sample format of a raw file whose extension does not say it (e.g. cf32_le for a "
+                         ".cf64 file of complex64 samples)")
+    su.add_argument("--seconds", type=float, default=None, help="look at the first SECONDS only")
+    su.add_argument("--threshold-db", type=float, default=8.0, help="burst envelope over the noise, dB")
+    su.add_argument("--gain-db", type=float, default=0.0, help="tuner gain of the recording, dB")
+    su.add_argument("--calibration-db", type=float, default=0.0,
+                    help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
+    su.add_argument("--format", choices=("table", "jsonl"), default="table")
+    su.set_defaults(func=cmd_scan_goip)
 
     sim = sub.add_parser("sim", help="the simulated world")
     sims = sim.add_subparsers(dest="sim_command", required=True, metavar="WHAT")

@@ -89,6 +89,25 @@ def test_scan_gsm_bcch_only(capsys):
         (93, 56, "272", "02", 15016, 15149)
 
 
+UPLINK = DATA_DIR / "gsm" / "uplink" / "iq-ul-4bursts.cf64"
+
+
+@requires(UPLINK)
+def test_scan_goip_real_uplink(capsys):
+    args = ["scan", "goip", str(UPLINK), "--sample-rate", str(6.5e6 / 6), "--center-freq", "900e6"]
+    assert main(args + ["--datatype", "cf32_le", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    bursts = [r for r in rows if r["type"] == "burst"]
+    assert [r["burst"] for r in bursts] == ["normal"] * 4
+    assert {r["arfcn"] for r in bursts} == {50} and len({r["timeslot"] for r in bursts}) == 1
+    assert all(abs(r["duration_s"] - 148 / 270833.33) < 25e-6 for r in bursts)
+    (cluster,) = [r for r in rows if r["type"] == "cluster"]
+    assert cluster["verdict"] == "uplink" and cluster["links"] == [[50, bursts[0]["timeslot"]]]
+    # A .cf64 file does not say its sample format: one clear line, no traceback.
+    r = run(*args)
+    assert r.returncode == 2 and "unknown recording format '.cf64'" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_scan_gsm_bad_file_is_one_line(tmp_path):
     bad = tmp_path / "x.cfile"
     bad.write_bytes(b"\x00" * 13)

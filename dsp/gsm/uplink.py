@@ -8,8 +8,8 @@ many such handsets in one box. :func:`detect_uplink_bursts` finds the bursts of 
 1. the channelizer (:func:`dsp.gsm.rx.channelizer.channelize`, with a pass band of +-70 kHz
    so that a strong neighbour 200 kHz away leaks little) gives every channel at 2 samples
    per symbol;
-2. the power envelope (2-symbol moving average) is compared with the noise floor (the low
-   percentile of the envelope, pooled over the quiet channels); runs above the threshold,
+2. the power envelope (2-symbol moving average) is compared with each channel's noise floor
+   (a low percentile of its envelope); runs above the threshold,
    with gaps shorter than 4 symbols closed, are candidate bursts;
 3. each burst's edges are placed where the envelope crosses half its median level, so the
    duration is the on-air time at -3 dB: about 148 symbols (546 us) for a normal burst, 88
@@ -46,8 +46,8 @@ SLOT_S = 156.25 / c.SYMBOL_RATE_HZ
 LEAK_DB = 12.0
 #: Durations (symbols at -3 dB) of normal and access bursts are told apart at this length.
 ACCESS_MAX_SYMBOLS = 118.0
-#: Shorter runs are not bursts (symbols).
-MIN_SYMBOLS = 50.0
+#: Shorter runs are not bursts (symbols; an access burst is 88 symbols long).
+MIN_SYMBOLS = 70.0
 _SPS = 2
 
 
@@ -82,8 +82,8 @@ class UplinkBursts:
     slot_phase_s : float
         Time of the first slot boundary after the capture's start, s (NaN without normal
         bursts).
-    noise_dbfs : float
-        Noise in a 200 kHz channel, dB full scale.
+    noise_dbfs : numpy.ndarray
+        Noise in each channel (as given), dB full scale.
     """
 
     channel: np.ndarray
@@ -98,7 +98,7 @@ class UplinkBursts:
     slot: np.ndarray
     timeslot: np.ndarray
     slot_phase_s: float
-    noise_dbfs: float
+    noise_dbfs: np.ndarray
 
     def __len__(self) -> int:
         return int(self.channel.size)
@@ -201,8 +201,8 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
         Start of timeslot 0 of some uplink TDMA frame, s from the capture's first sample;
         without it timeslots are relative (see module notes).
     noise_dbfs : float, optional
-        Noise in a 200 kHz channel, dB full scale, when known (e.g. when every channel of
-        the capture is busy); estimated from the capture otherwise.
+        Noise in a 200 kHz channel, dB full scale, when known; estimated per channel from
+        the capture otherwise.
 
     Returns
     -------
@@ -236,17 +236,15 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
     env[:, :n - w + 1] = (cs[:, w:] - cs[:, :-w]) / w
     env[:, n - w + 1:] = env[:, n - w:n - w + 1]
     if noise_dbfs is None:
-        floor = np.percentile(env, 20, axis=1)
-        # Channels busy all the time have no quiet stretch: pool over the quieter half.
-        noise = float(np.median(np.sort(floor)[:max(1, (n_ch + 1) // 2)]))
-        # The 20th percentile of the envelope of noise (a 2-symbol mean of correlated
-        # exponential samples) is 0.40 of its mean (measured on white noise through the
-        # channelizer at 2 samples per symbol).
-        noise /= 0.40
+        # Per channel (a front end's filters shape the noise across the span): the 2nd
+        # percentile of the envelope, which lies in the guard-period dips even on a channel
+        # whose eight timeslots are all busy. On noise alone it is 0.116 of the mean
+        # (measured on white noise through the channelizer at 2 samples per symbol).
+        noise_ch = np.percentile(env, 2, axis=1).astype(np.float64) / 0.116
     else:
-        noise = 10 ** (noise_dbfs / 10.0)
-    noise = max(noise, 1e-20)
-    on = env > noise * 10 ** (threshold_db / 10.0)
+        noise_ch = np.full(n_ch, 10 ** (noise_dbfs / 10.0))
+    noise_ch = np.maximum(noise_ch, 1e-20)
+    on = env > noise_ch[:, None] * 10 ** (threshold_db / 10.0)
     row, s, e = _runs(on, min_gap=4 * _SPS)
     keep = (e - s) >= MIN_SYMBOLS * _SPS
     row, s, e = row[keep], s[keep], e[keep]
@@ -290,7 +288,7 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
         leak = np.any(near & overlap & stronger, axis=1)
     else:
         leak = np.zeros(row.size, bool)
-    keep = ~leak & (power > noise * 10 ** (threshold_db / 10.0))
+    keep = ~leak & (power > noise_ch[row] * 10 ** (threshold_db / 10.0))
     row, s, e, power, offset, truncated = row[keep], s[keep], e[keep], power[keep], offset[keep], truncated[keep]
     dur_sym = (e - s) / _SPS
     offset = _refine_offset(z, fs, row, s, e, offset)
@@ -323,9 +321,10 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
         return UplinkBursts(
             channel=row[order].astype(np.int64), freq_hz=chz.channel_freqs_hz[row[order]],
             start_s=start_s[order], duration_s=((e - s) / fs)[order],
-            power_dbfs=10 * np.log10(power[order]), snr_db=10 * np.log10(np.maximum(power[order] / noise - 1, 1e-12)),
+            power_dbfs=10 * np.log10(power[order]),
+            snr_db=10 * np.log10(np.maximum(power[order] / noise_ch[row[order]] - 1, 1e-12)),
             offset_hz=offset[order], kind=kind[order], truncated=truncated[order], slot=slot[order],
-            timeslot=timeslot[order], slot_phase_s=phase, noise_dbfs=10 * math.log10(noise))
+            timeslot=timeslot[order], slot_phase_s=phase, noise_dbfs=10 * np.log10(noise_ch))
 
 
 @dataclass(frozen=True)

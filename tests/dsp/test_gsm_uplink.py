@@ -148,3 +148,30 @@ def test_real_uplink_snippet_four_bursts_one_frame_apart():
     snr = np.array([demodulate_bursts(chz.iq, chz.sample_rate_hz, np.zeros(4, int), st, b.offset_hz, tsc,
                                       search_symbols=8).snr_db for tsc in range(8)])
     assert np.all(snr[1] > 18) and np.all(np.delete(snr, 1, axis=0) < 6)
+
+
+def test_goip_group_told_from_scattered_phones():
+    """Six handsets of one gateway (one power level, two ARFCNs) and two phones at other
+    levels: the gateway's group is goip_suspect, the phones are not."""
+    from dsp.gsm.goip import capture_groups
+
+    n = int(FS * 0.25)
+    rng = np.random.default_rng(4)
+    x = np.zeros(n, np.complex64)
+    box = [(47, 1), (47, 2), (47, 4), (53, 0), (53, 3), (53, 6)]
+    for i, (a, ts) in enumerate(box):
+        x += _handset(n, a, ts, 0.02 * 10 ** (rng.uniform(-1, 1) / 20), offset_hz=float(rng.uniform(-300, 300)),
+                      seed=10 + i)
+    x += _handset(n, 49, 5, 0.2, seed=30)    # a phone next to the sensor (+20 dB)
+    x += _handset(n, 51, 7, 0.002, seed=31)  # a phone far away (-20 dB)
+    x += (1e-3 / np.sqrt(2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))).astype(np.complex64)
+    chans = [float(arfcn_to_uplink_hz(a)) for a in range(45, 56)]
+    b = detect_uplink_bursts(x, FS, FC, chans)
+    act = uplink_activity(b, n / FS)
+    groups = capture_groups(b, act, np.arange(45, 56))
+    verdicts = sorted((g.verdict, len(g.link)) for g in groups)
+    assert verdicts == [("goip_suspect", 6), ("uplink", 1), ("uplink", 1)]
+    goip = next(g for g in groups if g.verdict == "goip_suspect")
+    assert goip.concurrent_max == 6
+    assert "6 uplink channels on the air in one TDMA frame" in goip.reasons[0]
+    assert sorted(45 + act.channel[goip.link]) == [47, 47, 47, 53, 53, 53]
