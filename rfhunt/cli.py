@@ -73,22 +73,30 @@ def open_node_source(spec: str, config_lat: float | None, config_lon: float | No
 def cmd_sensor(args: argparse.Namespace) -> int:
     from sensors.config import load_sensor_config
     from sensors.node import SensorNode
+    from sensors.outbox import Outbox
     from sensors.publish import Publisher
 
     cfg = load_sensor_config(args.config)
     source, pos = open_node_source(cfg.source, cfg.lat, cfg.lon, cfg.gpsd)
     stop = _stop_on_signals()
-    pub = Publisher(cfg.collector, cfg.sensor_id)
+    # Records wait on disk for the collector's acknowledgement (sensor.outbox; by default a
+    # file per sensor under ~/.local/state/rfhunt).
+    outbox_path = Path(cfg.outbox).expanduser() if cfg.outbox else \
+        Path.home() / ".local" / "state" / "rfhunt" / f"{cfg.sensor_id}-outbox.sqlite"
+    pub = Publisher(cfg.collector, cfg.sensor_id, outbox=Outbox(outbox_path, max_records=cfg.outbox_max_records))
     log = logging.getLogger("rfhunt.sensor")
-    log.warning("event=start sensor=%s source=%s collector=%s", cfg.sensor_id, cfg.source, cfg.collector)
+    log.warning("event=start sensor=%s source=%s collector=%s outbox=%s queued=%d", cfg.sensor_id, cfg.source,
+                cfg.collector, outbox_path, pub.pending)
     try:
         node = SensorNode(cfg, source, pos, pub.send)
         stats = node.run(stop)
         pub.flush(timeout_s=10.0)
-        log.warning("event=stop sensor=%s scans=%d detections=%d sent=%d acked=%d", cfg.sensor_id,
-                    stats.scans_done, stats.detections, pub.sent, pub.acked)
+        ob = pub.outbox.stats()
+        log.warning("event=stop sensor=%s scans=%d detections=%d sent=%d acked=%d outbox_depth=%d outbox_dropped=%d",
+                    cfg.sensor_id, stats.scans_done, stats.detections, pub.sent, pub.acked, ob.depth, ob.dropped)
     finally:
         pub.close()
+        pub.outbox.close()
         source.close()
     return 0
 

@@ -79,6 +79,8 @@ class SensorConfig:
     lon: float | None = None
     gpsd: str | None = None
     scans: tuple[ScanSpec, ...] = field(default_factory=lambda: DEFAULT_SCANS)
+    outbox: str | None = None
+    outbox_max_records: int = 1_000_000
 
 
 DEFAULT_SCANS = (
@@ -88,7 +90,7 @@ DEFAULT_SCANS = (
 )
 
 _SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
-                "ppm", "track_ppm", "gsmtap"}
+                "ppm", "track_ppm", "gsmtap", "outbox", "outbox_max_records"}
 _SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every"}
 
 
@@ -161,7 +163,14 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
     track = s.get("track_ppm", True)
     if not isinstance(track, bool):
         raise ConfigError(f"{src}: sensor.track_ppm: must be true or false, got {track!r}")
+    outbox = s.get("outbox")
+    if outbox is not None and (not isinstance(outbox, str) or not outbox):
+        raise ConfigError(f"{src}: sensor.outbox: must be the path of the outbox file, got {outbox!r}")
+    outbox_max = s.get("outbox_max_records", 1_000_000)
+    if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
+        raise ConfigError(f"{src}: sensor.outbox_max_records: must be a positive integer, got {outbox_max!r}")
     return SensorConfig(
+        outbox=outbox, outbox_max_records=outbox_max,
         ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track, gsmtap=gsmtap,
         sensor_id=s["id"], source=s["source"], collector=collector,
         scan_interval_s=_num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0),

@@ -1,8 +1,13 @@
 """Sending a sensor's records to the collector over ZeroMQ (DEALER -> collector's ROUTER).
 
-The collector answers each message with a JSON acknowledgement after its database commit.
-This publisher counts them; records not yet acknowledged are kept in memory and resent on
-:meth:`Publisher.flush` until acknowledged or the deadline passes.
+Every record goes into the sensor's :class:`~sensors.outbox.Outbox` (on disk) before it is
+sent, and leaves it only when the collector acknowledges it, which the collector does after
+its database commit: at-least-once delivery, and the collector's unique (sensor_id, seq)
+makes storage exactly-once. Records not acknowledged within ``resend_after_s`` are sent
+again, and all of them at once when the connection comes back (the socket's monitor
+reports the reconnect), so a network cut of minutes or a collector restart loses nothing.
+A record the collector rejects as malformed is dropped (resending it cannot help) and
+counted.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ import logging
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from rfhunt.records import Detection, Heartbeat, encode
+from sensors.outbox import Outbox
 
 log = logging.getLogger("rfhunt.sensor")
 
 
 class Publisher:
-    """A DEALER socket connected to the collector.
+    """A DEALER socket connected to the collector, backed by an outbox.
 
     Parameters
     ----------
@@ -27,62 +34,132 @@ class Publisher:
         The collector's ROUTER endpoint, e.g. ``tcp://127.0.0.1:5555``.
     sensor_id : str
         Used as the socket identity so the collector can tell sensors apart.
+    outbox : Outbox, optional
+        Where records wait for their acknowledgement (default: one in memory, which does
+        not survive the process).
+    resend_after_s : float
+        Unacknowledged records are sent again after this long, s.
+    context : zmq.Context, optional
     """
 
-    def __init__(self, endpoint: str, sensor_id: str, *, context: zmq.Context | None = None) -> None:
+    def __init__(self, endpoint: str, sensor_id: str, *, outbox: Outbox | None = None,
+                 resend_after_s: float = 5.0, context: zmq.Context | None = None) -> None:
         self.ctx = context or zmq.Context.instance()
+        self.outbox = outbox if outbox is not None else Outbox(None)
+        self._own_outbox = outbox is None
+        self.resend_after_s = float(resend_after_s)
         self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 2000)
-        self.sock.setsockopt(zmq.SNDHWM, 100_000)
+        self.sock.setsockopt(zmq.LINGER, 0)  # what is unsent stays in the outbox
+        self.sock.setsockopt(zmq.SNDHWM, 10_000)
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)  # queue only on a live connection
         self.sock.setsockopt(zmq.HEARTBEAT_IVL, 5000)
         self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
+        self.sock.setsockopt(zmq.RECONNECT_IVL, 500)
+        self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 10_000)
         self.sock.setsockopt_string(zmq.IDENTITY, sensor_id)
+        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self.sock.connect(endpoint)
         self.endpoint = endpoint
-        self.pending: dict[int, bytes] = {}
         self.sent = 0
         self.acked = 0
         self.rejected = 0
+        self.resent = 0
+        self.connected = False
+        self._last_pump = 0.0
+
+    # ---------------------------------------------------------------- sending
+    def next_seq(self) -> int:
+        """A sequence number never used before by this sensor's outbox."""
+        return self.outbox.next_seq()
 
     def send(self, record: Detection | Heartbeat) -> None:
+        """Queue ``record`` in the outbox and send it (now if connected, else later)."""
         data = encode(record)
-        self.pending[record.seq] = data
-        self.sock.send(data)
+        dropped = self.outbox.put(record.seq, data, heartbeat=isinstance(record, Heartbeat))
+        if dropped:
+            log.warning("event=outbox_full dropped=%d depth=%d max=%d", dropped, self.outbox.depth,
+                        self.outbox.max_records)
+        if self._send_now(record.seq, data):
+            self.outbox.mark_sent([record.seq])
+        self.pump(0)
+
+    def _send_now(self, seq: int, data: bytes) -> bool:
+        try:
+            self.sock.send(data, zmq.NOBLOCK)
+        except zmq.Again:  # no live connection (or its queue is full): the outbox keeps it
+            return False
         self.sent += 1
-        self._drain_acks(0)
+        return True
+
+    def pump(self, timeout_ms: int = 0) -> None:
+        """Take acknowledgements and connection events, and resend what is due."""
+        self._events()
+        self._drain_acks(timeout_ms)
+        now = time.monotonic()
+        if now - self._last_pump < 0.2:
+            return
+        self._last_pump = now
+        went = []
+        for seq, data in self.outbox.due(self.resend_after_s, limit=2000):
+            if not self._send_now(seq, data):
+                break  # not connected: the rest stays due
+            went.append(seq)
+        if went:
+            self.outbox.mark_sent(went)
+            self.resent += len(went)
+
+    def _events(self) -> None:
+        while self._monitor.poll(0):
+            try:
+                ev = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:  # pragma: no cover - poll said there was one
+                break
+            if ev["event"] == zmq.EVENT_CONNECTED:
+                self.connected = True
+                self.outbox.reset_sent()  # everything not yet acknowledged goes again
+                log.info("event=connected endpoint=%s outbox=%d", self.endpoint, self.outbox.depth)
+            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+                self.connected = False
+                log.warning("event=disconnected endpoint=%s outbox=%d", self.endpoint, self.outbox.depth)
 
     def _drain_acks(self, timeout_ms: int) -> None:
+        acked = []
         while self.sock.poll(timeout_ms, zmq.POLLIN):
             timeout_ms = 0
             reply = self.sock.recv()
             try:
                 ack = json.loads(reply)
-            except ValueError:
+                seq = ack.get("seq")
+            except (ValueError, AttributeError):
                 log.warning("event=bad_ack endpoint=%s reply=%r", self.endpoint, reply[:80])
                 continue
-            seq = ack.get("seq")
             if ack.get("ok"):
-                if self.pending.pop(seq, None) is not None:
-                    self.acked += 1
+                acked.append(seq)
             else:
                 self.rejected += 1
-                self.pending.pop(seq, None)
+                if isinstance(seq, int):
+                    self.outbox.ack([seq])  # malformed for good: resending cannot help
                 log.warning("event=rejected seq=%s error=%s", seq, ack.get("error"))
+        valid = [s for s in acked if isinstance(s, int)]
+        if valid:
+            self.acked += self.outbox.ack(valid)
 
-    def flush(self, timeout_s: float = 10.0, resend_after_s: float = 2.0) -> bool:
-        """Wait until every sent record is acknowledged, resending stragglers.
+    @property
+    def pending(self) -> int:
+        """Records waiting in the outbox for an acknowledgement."""
+        return self.outbox.depth
 
-        Returns True when nothing is pending.
-        """
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every queued record is acknowledged (resending as due); True when the
+        outbox is empty. What is left stays in the outbox for the next start."""
         deadline = time.monotonic() + timeout_s
-        last_send = time.monotonic()
-        while self.pending and time.monotonic() < deadline:
-            self._drain_acks(100)
-            if self.pending and time.monotonic() - last_send > resend_after_s:
-                for data in list(self.pending.values()):
-                    self.sock.send(data)
-                last_send = time.monotonic()
-        return not self.pending
+        while self.outbox.depth and time.monotonic() < deadline:
+            self.pump(100)
+        return self.outbox.depth == 0
 
     def close(self) -> None:
-        self.sock.close()
+        self.sock.disable_monitor()
+        self._monitor.close(0)
+        self.sock.close(0)
+        if self._own_outbox:
+            self.outbox.close()
