@@ -83,7 +83,8 @@ def cmd_sensor(args: argparse.Namespace) -> int:
     # file per sensor under ~/.local/state/rfhunt).
     outbox_path = Path(cfg.outbox).expanduser() if cfg.outbox else \
         Path.home() / ".local" / "state" / "rfhunt" / f"{cfg.sensor_id}-outbox.sqlite"
-    pub = Publisher(cfg.collector, cfg.sensor_id, outbox=Outbox(outbox_path, max_records=cfg.outbox_max_records))
+    pub = Publisher(cfg.collector, cfg.sensor_id, outbox=Outbox(outbox_path, max_records=cfg.outbox_max_records),
+                    secret_key_file=cfg.secret_key, server_key_file=cfg.collector_key)
     log = logging.getLogger("rfhunt.sensor")
     log.warning("event=start sensor=%s source=%s collector=%s outbox=%s queued=%d", cfg.sensor_id, cfg.source,
                 cfg.collector, outbox_path, pub.pending)
@@ -303,6 +304,27 @@ def cmd_scan_goip(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- keys ----------------------------------------------------------------------------------
+def cmd_keys(args: argparse.Namespace) -> int:
+    """CurveZMQ keypairs and the collector's enrolled sensors (rfhunt.keys)."""
+    from rfhunt import keys
+
+    if args.keys_command == "new":
+        pub, sec = keys.new_keypair(args.name, args.dir)
+        print(f"public key: {pub}  (give this file to the collector's operator to enroll)")
+        print(f"secret key: {sec}  (stays on this machine; readable by its owner only)")
+    elif args.keys_command == "enroll":
+        dst = keys.enroll(args.public_key, args.dir, args.name)
+        print(f"enrolled {dst.name.removesuffix('.key')}: {dst} (effective at its next connection)")
+    elif args.keys_command == "revoke":
+        p = keys.revoke(args.name, args.dir)
+        print(f"revoked {args.name}: removed {p} (its messages are refused from now on)")
+    else:
+        for public, name in sorted(keys.enrolled(args.dir).items(), key=lambda kv: kv[1]):
+            print(f"{name}\t{public.decode()}")
+    return 0
+
+
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
@@ -403,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
     su.add_argument("--format", choices=("table", "jsonl"), default="table")
     su.set_defaults(func=cmd_scan_goip)
+
+    ky = sub.add_parser("keys", help="CurveZMQ keys of sensors and collectors, and enrolled sensors")
+    kys = ky.add_subparsers(dest="keys_command", required=True, metavar="WHAT")
+    kn = kys.add_parser("new", help="create a keypair NAME.key / NAME.key_secret")
+    kn.add_argument("name")
+    kn.add_argument("--dir", required=True, help="folder for the key files")
+    ke = kys.add_parser("enroll", help="admit a sensor: copy its public .key into the enrolled folder")
+    ke.add_argument("public_key", help="the sensor's NAME.key file")
+    ke.add_argument("--dir", required=True, help="the collector's enrolled folder")
+    ke.add_argument("--name", default=None, help="name to enroll it under (default: the file's)")
+    kr = kys.add_parser("revoke", help="refuse a sensor from now on")
+    kr.add_argument("name")
+    kr.add_argument("--dir", required=True, help="the collector's enrolled folder")
+    kl = kys.add_parser("list", help="the enrolled sensors and their public keys")
+    kl.add_argument("--dir", required=True, help="the collector's enrolled folder")
+    for p_ in (kn, ke, kr, kl):
+        p_.set_defaults(func=cmd_keys)
 
     sim = sub.add_parser("sim", help="the simulated world")
     sims = sim.add_subparsers(dest="sim_command", required=True, metavar="WHAT")

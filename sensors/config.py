@@ -81,6 +81,8 @@ class SensorConfig:
     scans: tuple[ScanSpec, ...] = field(default_factory=lambda: DEFAULT_SCANS)
     outbox: str | None = None
     outbox_max_records: int = 1_000_000
+    secret_key: str | None = None
+    collector_key: str | None = None
 
 
 DEFAULT_SCANS = (
@@ -90,7 +92,7 @@ DEFAULT_SCANS = (
 )
 
 _SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
-                "ppm", "track_ppm", "gsmtap", "outbox", "outbox_max_records"}
+                "ppm", "track_ppm", "gsmtap", "outbox", "outbox_max_records", "secret_key", "collector_key"}
 _SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every"}
 
 
@@ -169,8 +171,17 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
     outbox_max = s.get("outbox_max_records", 1_000_000)
     if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
         raise ConfigError(f"{src}: sensor.outbox_max_records: must be a positive integer, got {outbox_max!r}")
+    curve = {}
+    for key in ("secret_key", "collector_key"):
+        v = s.get(key)
+        if v is not None and (not isinstance(v, str) or not v):
+            raise ConfigError(f"{src}: sensor.{key}: must be the path of a CurveZMQ key file, got {v!r}")
+        curve[key] = v
+    if (curve["secret_key"] is None) != (curve["collector_key"] is None):
+        raise ConfigError(f"{src}: sensor.secret_key and sensor.collector_key go together (CurveZMQ needs the "
+                          "sensor's .key_secret file and the collector's public .key file)")
     return SensorConfig(
-        outbox=outbox, outbox_max_records=outbox_max,
+        outbox=outbox, outbox_max_records=outbox_max, **curve,
         ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track, gsmtap=gsmtap,
         sensor_id=s["id"], source=s["source"], collector=collector,
         scan_interval_s=_num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0),

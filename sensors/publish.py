@@ -19,6 +19,8 @@ import time
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from rfhunt.errors import ConfigError
+from rfhunt.keys import load_public, load_secret
 from rfhunt.records import Detection, Heartbeat, encode
 from sensors.outbox import Outbox
 
@@ -40,10 +42,19 @@ class Publisher:
     resend_after_s : float
         Unacknowledged records are sent again after this long, s.
     context : zmq.Context, optional
+    secret_key_file, server_key_file : str, optional
+        The sensor's ``.key_secret`` certificate and the collector's public ``.key``: with
+        both, the connection is CurveZMQ-encrypted and the collector admits the sensor only
+        while its key is enrolled (:mod:`rfhunt.keys`).
+    auth_retry_s : float
+        After the collector refused this sensor's key (ZeroMQ does not retry that by
+        itself), connect again this many seconds later: enrolling it takes effect then.
     """
 
     def __init__(self, endpoint: str, sensor_id: str, *, outbox: Outbox | None = None,
-                 resend_after_s: float = 5.0, context: zmq.Context | None = None) -> None:
+                 resend_after_s: float = 5.0, context: zmq.Context | None = None,
+                 secret_key_file: str | None = None, server_key_file: str | None = None,
+                 auth_retry_s: float = 60.0) -> None:
         self.ctx = context or zmq.Context.instance()
         self.outbox = outbox if outbox is not None else Outbox(None)
         self._own_outbox = outbox is None
@@ -57,7 +68,16 @@ class Publisher:
         self.sock.setsockopt(zmq.RECONNECT_IVL, 500)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 10_000)
         self.sock.setsockopt_string(zmq.IDENTITY, sensor_id)
-        self._monitor = self.sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        if (secret_key_file is None) != (server_key_file is None):
+            self.sock.close(0)
+            raise ConfigError("CurveZMQ needs both the sensor's secret key file and the collector's public key file")
+        if secret_key_file is not None:
+            public, secret = load_secret(secret_key_file)
+            self.sock.curve_publickey = public
+            self.sock.curve_secretkey = secret
+            self.sock.curve_serverkey = load_public(server_key_file)
+        self._monitor = self.sock.get_monitor_socket(
+            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self.sock.connect(endpoint)
         self.endpoint = endpoint
         self.sent = 0
@@ -66,6 +86,8 @@ class Publisher:
         self.resent = 0
         self.connected = False
         self._last_pump = 0.0
+        self.auth_retry_s = float(auth_retry_s)
+        self._refused_at: float | None = None
 
     # ---------------------------------------------------------------- sending
     def next_seq(self) -> int:
@@ -94,6 +116,10 @@ class Publisher:
     def pump(self, timeout_ms: int = 0) -> None:
         """Take acknowledgements and connection events, and resend what is due."""
         self._events()
+        if self._refused_at is not None and time.monotonic() - self._refused_at >= self.auth_retry_s:
+            self._refused_at = None
+            self.sock.disconnect(self.endpoint)
+            self.sock.connect(self.endpoint)
         self._drain_acks(timeout_ms)
         now = time.monotonic()
         if now - self._last_pump < 0.2:
@@ -118,6 +144,11 @@ class Publisher:
                 self.connected = True
                 self.outbox.reset_sent()  # everything not yet acknowledged goes again
                 log.info("event=connected endpoint=%s outbox=%d", self.endpoint, self.outbox.depth)
+            elif ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self.connected = False
+                self._refused_at = time.monotonic()
+                log.error("event=refused endpoint=%s reason=not_enrolled (ask the collector's operator to "
+                          "enroll this sensor's public key)", self.endpoint)
             elif ev["event"] == zmq.EVENT_DISCONNECTED:
                 self.connected = False
                 log.warning("event=disconnected endpoint=%s outbox=%d", self.endpoint, self.outbox.depth)
