@@ -24,9 +24,15 @@ Fit
     expanded by a few km, and the best grid cells seed :func:`scipy.optimize.least_squares`
     over (x, y, P0) with the ``soft_l1`` loss.
 
+Correlation
+    Shadowing at points closer than a few ``decorrelation_m`` is correlated,
+    ``exp(-distance / decorrelation_m)``: the residuals are whitened with that correlation
+    (generalized least squares) before the fit and the ellipse, so a drive-by's many
+    neighbouring points do not pass for independent evidence.
+
 Uncertainty
     The 95 % ellipse comes from the Fisher information of (x, y, P0),
-    ``I = J^T J / sigma_eff^2``, inverted and marginalised to (x, y) (the 2x2 block of the
+    ``I = J^T W^T W J / sigma_eff^2`` (W the whitening), inverted and marginalised to (x, y) (the 2x2 block of the
     inverse, so the unknown P0 widens it honestly), scaled by ``chi2(2).ppf(0.95)``.
     ``sigma_eff = max(sigma_cfg, s)`` with ``s = sqrt(sum r_i^2 / (N - 3))`` the residual
     standard deviation corrected for the three fitted parameters: the configured sigma is
@@ -219,6 +225,17 @@ def locate(
 
     lat0, lon0 = float(np.mean(plat)), float(np.mean(plon))
     x, y = to_enu(plat, plon, lat0, lon0)
+    # Shadowing of nearby points is correlated (exp(-distance / decorrelation_m), as
+    # Gudmundson measured): a drive-by's neighbouring cells are not independent draws.
+    # The residuals are whitened with that correlation (generalized least squares), so the
+    # fit weighs them right and the ellipse is not too small; far-apart fixed sensors keep
+    # an identity whitening.
+    if decorrelation_m > 0:
+        dist = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+        corr = np.exp(-dist / float(decorrelation_m))
+        whiten = np.linalg.inv(np.linalg.cholesky(corr + 1e-9 * np.eye(npts)))
+    else:
+        whiten = np.eye(npts)
 
     # Coarse grid of the profile likelihood.
     span = max(float(np.ptp(x)), float(np.ptp(y)))
@@ -231,10 +248,10 @@ def locate(
     ])
 
     def residuals(theta: NDArray) -> NDArray:
-        return (p - _model_jacobian(theta, x, y, n_exp)[0]) / sigma
+        return whiten @ (p - _model_jacobian(theta, x, y, n_exp)[0]) / sigma
 
     def jacobian(theta: NDArray) -> NDArray:
-        return -_model_jacobian(theta, x, y, n_exp)[1] / sigma
+        return -whiten @ _model_jacobian(theta, x, y, n_exp)[1] / sigma
 
     # Refine from the best few grid cells (distinct basins) and keep the lowest cost.
     best = None
@@ -251,7 +268,8 @@ def locate(
     r = p - model
     rms = float(np.sqrt(np.mean(r * r)))
     dof = npts - 3
-    s_hat = float(np.sqrt(np.sum(r * r) / dof)) if dof > 0 else 0.0
+    rw, jac = whiten @ r, whiten @ jac
+    s_hat = float(np.sqrt(np.sum(rw * rw) / dof)) if dof > 0 else 0.0
     sigma_eff = max(sigma, s_hat)
     semi_major = semi_minor = orient = None
     info = jac.T @ jac / sigma_eff**2
