@@ -30,6 +30,9 @@ test-fast: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(PY) bench/bench_dsp.py
 	$(PY) bench/bench_gsm.py
+	$(PY) bench/bench_fm.py
+	$(PY) bench/bench_locate.py
+	$(PY) bench/bench_ingest.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache *.egg-info

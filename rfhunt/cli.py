@@ -238,6 +238,57 @@ def cmd_scan_gsm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan_fm(args: argparse.Namespace) -> int:
+    """Every FM broadcast station of one recording: level, deviation, pilot, RDS, verdict."""
+    from dsp.fm.station import scan_capture
+    from sensors.fm_scan import judge_stations, write_evidence
+    from sensors.sources.open import open_source
+
+    registry = None
+    if args.registry:
+        from collector.reference import read_fm_registry
+
+        registry = read_fm_registry(args.registry)
+    if (args.lat is None) != (args.lon is None):
+        raise ConfigError("--lat and --lon go together (the sensor's position, WGS84 degrees)")
+    src = open_source(Path(args.file), sample_rate_hz=args.sample_rate, center_freq_hz=args.center_freq)
+    try:
+        n = min(src.remaining_samples, int(args.seconds * src.sample_rate_hz))
+        block = src.read(n)
+    finally:
+        src.close()
+    fs, fc = block.sample_rate_hz, block.center_freq_hz
+    samples = block.samples if block.native == "cu8" else block.as_complex64()
+    analysis = scan_capture(samples, fs, fc, keep_baseband=bool(args.evidence))
+    capture_s = block.n_samples / fs
+    rows = judge_stations(analysis, to_dbm=args.calibration_db - args.gain_db, registry=registry,
+                          sensor_lat=args.lat, sensor_lon=args.lon, capture_s=capture_s)
+    if args.evidence:
+        by_freq = {st.freq_hz: i for i, st in enumerate(analysis.stations)}
+        position = None if args.lat is None else (args.lat, args.lon)
+        for r in rows:
+            wav, meta = write_evidence(args.evidence, analysis, by_freq[r["freq_hz"]], capture_center_hz=fc,
+                                       t_utc=block.t_utc, seconds=args.evidence_seconds, position=position)
+            r["features"].update(evidence_wav=str(wav), evidence_iq=str(meta))
+    if args.format == "jsonl":
+        for r in rows:
+            feats = r.pop("features")
+            if args.details:
+                r["features"] = feats
+            print(json.dumps(r))
+        return 0
+    print(f"{len(rows)} FM stations in {args.file} ({capture_s:.2f} s at {fs / 1e6:g} MS/s, centre {fc / 1e6:.4f} MHz)")
+    print(f"{'MHz':>7} {'dBm':>7} {'SNR':>5} {'dev_kHz':>7} {'pilot':>5} {'PI':>4} {'PS':<8} {'verdict':<10} reasons")
+    for r in rows:
+        dev = "-" if r["deviation_khz"] is None else f"{r['deviation_khz']:.0f}"
+        print(f"{r['freq_hz'] / 1e6:7.1f} {r['power_dbm']:7.1f} {r['snr_db']:5.1f} {dev:>7} "
+              f"{'yes' if r['pilot'] else 'no':>5} {r['rds_pi'] or '-':>4} {(r['rds_ps'] or '-'):<8} "
+              f"{r['verdict']:<10} {'; '.join(r['reasons'])}")
+        if args.evidence:
+            print(f"{'':>7} evidence: {r['features']['evidence_wav']}, {r['features']['evidence_iq']}")
+    return 0
+
+
 def cmd_scan_goip(args: argparse.Namespace) -> int:
     """Uplink bursts of one recording, its links and the GOIP signature of each power group."""
     import numpy as np
@@ -410,6 +461,25 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--calibration-db", type=float, default=0.0,
                     help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
     sg.set_defaults(func=cmd_scan_gsm)
+
+    sf = scs.add_parser("fm", help="every FM station: level, deviation, pilot, RDS, licence verdict")
+    sf.add_argument("file", help="SigMF (.sigmf-meta/.sigmf-data), .cfile (complex64) or .cu8 recording")
+    sf.add_argument("--registry", default=None, metavar="CSV",
+                    help="licensed stations: frequency_hz,name,pi,lat,lon,erp_w,licence")
+    sf.add_argument("--format", choices=("table", "jsonl"), default="table")
+    sf.add_argument("--details", action="store_true", help="jsonl: add every measured feature under 'features'")
+    sf.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings)")
+    sf.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
+    sf.add_argument("--seconds", type=float, default=30.0, help="analyse at most the first SECONDS (default 30)")
+    sf.add_argument("--lat", type=float, default=None, help="where the recording was made (WGS84 degrees)")
+    sf.add_argument("--lon", type=float, default=None, help="where the recording was made (WGS84 degrees)")
+    sf.add_argument("--evidence", default=None, metavar="DIR",
+                    help="write each station's audio (WAV, 50 us de-emphasis) and channel IQ (SigMF) here")
+    sf.add_argument("--evidence-seconds", type=float, default=10.0, help="length of the evidence, s")
+    sf.add_argument("--gain-db", type=float, default=0.0, help="tuner gain of the recording, dB")
+    sf.add_argument("--calibration-db", type=float, default=0.0,
+                    help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
+    sf.set_defaults(func=cmd_scan_fm)
 
     su = scs.add_parser("goip", help="GSM uplink bursts, the links in use and the GOIP signature")
     su.add_argument("file", help="SigMF, .cfile/.cf32 (complex64) or .cu8 recording of an uplink band")

@@ -144,8 +144,8 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
             decode = sc.get("decode", False)
             if not isinstance(decode, bool):
                 raise ConfigError(f"{src}: {path}.decode: must be true or false, got {decode!r}")
-            if decode and BANDS[sc["band"]].kind != "gsm_downlink":
-                raise ConfigError(f"{src}: {path}.decode: only GSM downlink bands can be decoded, not {sc['band']!r}")
+            if decode and BANDS[sc["band"]].kind not in ("gsm_downlink", "fm"):
+                raise ConfigError(f"{src}: {path}.decode: only GSM downlink and FM bands can be decoded, not {sc['band']!r}")
             every = sc.get("every", 1)
             if isinstance(every, bool) or not isinstance(every, int) or every < 1:
                 raise ConfigError(f"{src}: {path}.every: must be a positive integer, got {every!r}")

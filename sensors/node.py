@@ -130,7 +130,15 @@ class SensorNode:
         """One sweep of every configured band; returns the number of detections published."""
         n = 0
         for spec in self.config.scans:
-            if spec.decode:
+            if spec.decode and spec.kind == "fm":
+                if self.stats.scans_done % spec.every:
+                    continue
+                from sensors.fm_scan import decode_fm_band  # the FM monitor: long dwells, RDS
+
+                found, dropped = decode_fm_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                                hops=self._plans[spec.band], ppm=self.ppm,
+                                                near_freqs_hz=self._carriers.get(spec.band))
+            elif spec.decode:
                 if self.stats.scans_done % spec.every:
                     continue
                 found, dropped = decode_band(self.source, spec, calibration_db=self.config.calibration_db,

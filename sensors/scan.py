@@ -15,9 +15,6 @@ from dsp.spectrum import channel_powers, detect_carriers
 from sensors.config import ScanSpec
 from sensors.sources.base import IQBlock, IQSource
 
-#: Raster spacing inside which only the strongest FM raster point is a station.
-FM_SEPARATION_HZ = 250e3
-
 
 @dataclass(frozen=True)
 class CarrierMeasurement:
@@ -50,10 +47,18 @@ def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, c
     everything = band.channel_freqs_hz()
     everything = everything[np.abs(everything - fc) < fs / 2]
     cp = channel_powers(iq, fs, fc, everything, band.bandwidth_hz, nfft=nfft)
-    fm = band.kind == "fm"
-    found = detect_carriers(cp, bursty=band.bursty, min_separation_hz=FM_SEPARATION_HZ if fm else 0.0,
-                            own_channel_only=not fm)
-    mine = np.isin(np.rint(found.freq_hz), np.rint(np.asarray(channel_freqs_hz, dtype=float)))
+    if band.kind == "fm":
+        from dsp.fm.station import pick_stations  # a station's own raster point, not its skirts
+
+        found = pick_stations(cp)
+        # an FM station's power spreads over neighbouring raster points; its spectrum is
+        # symmetric about the carrier, so the centroid names the raster point it is on (and
+        # a skirt at the capture's edge names its station beyond, whose own hop reports it)
+        named = np.rint((found.freq_hz + cp.centroid_hz[found.index]) / band.channel_hz) * band.channel_hz
+    else:
+        found = detect_carriers(cp, bursty=band.bursty, own_channel_only=True)
+        named = found.freq_hz
+    mine = np.isin(np.rint(named), np.rint(np.asarray(channel_freqs_hz, dtype=float)))
     to_dbm = calibration_db - block.gain_db
     chans = band.channel_numbers(found.freq_hz)
     t_mid = block.t_utc + block.n_samples / fs / 2
@@ -66,11 +71,8 @@ def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, c
                  "gain_db": block.gain_db, "offset_hz": round(float(cp.centroid_hz[idx]), 1)}
         if band.bursty:
             feats["mean_power_dbm"] = round(float(cp.power_dbfs[idx] + to_dbm), 2)
-        freq = float(found.freq_hz[i])
+        freq = float(named[i])
         if band.kind == "fm":
-            # an FM station's power spreads over neighbouring raster points; its spectrum is
-            # symmetric about the carrier, so the centroid names the raster point it is on
-            freq = float(np.rint((freq + cp.centroid_hz[idx]) / band.channel_hz) * band.channel_hz)
             feats["offset_hz"] = round(float(found.freq_hz[i] + cp.centroid_hz[idx] - freq), 1)
         out.append(CarrierMeasurement(
             t_utc=t_mid, kind=band.kind, freq_hz=freq,
@@ -105,7 +107,10 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
     """Sweep one band once. Returns the carriers and the samples dropped during the sweep.
 
     ``ppm`` is the tuner's known LO error: each hop is tuned to ``f / (1 + ppm * 1e-6)`` so
-    that the LO lands on ``f``.
+    that the LO lands on ``f``. FM carriers also carry their stations' features (see
+    :mod:`sensors.fm_scan`: level from the demodulator, pilot, deviation, RDS when the dwell
+    is long enough), and those on an intermodulation product of stronger ones are measured
+    again at a lower gain.
     """
     b = band_by_name(spec.band)
     n = int(round(spec.dwell_s * spec.sample_rate_hz))
@@ -124,8 +129,19 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
             if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or gain_tries >= 3:
                 break
             gain_db, gain_tries = max(gain_db - GAIN_STEP_DB, 0.0), gain_tries + 1
-        found.extend(measure_block(block, b, hop.channel_freqs_hz, calibration_db=calibration_db,
-                                   nfft=spec.nfft, center_freq_hz=hop.center_freq_hz))
+        ms = measure_block(block, b, hop.channel_freqs_hz, calibration_db=calibration_db, nfft=spec.nfft,
+                           center_freq_hz=hop.center_freq_hz)
+        if b.kind == "fm" and ms:
+            from sensors.fm_scan import fm_features  # FM stations: pilot, deviation, RDS, ...
+
+            ms, _ = fm_features(block, ms, calibration_db=calibration_db, center_freq_hz=hop.center_freq_hz)
+        found.extend(ms)
+    if b.kind == "fm":
+        from sensors.fm_scan import gain_test  # the receiver's own intermodulation moves with gain
+
+        found, more = gain_test(source, spec, found, calibration_db=calibration_db,
+                                hops=hops if hops is not None else hops_for(spec), ppm=ppm)
+        dropped += more
     return found, dropped
 
 
