@@ -17,6 +17,12 @@ URL, are relative to the folder of the config file)::
 
     [judge]
     uplink_window_s = 3600                # GOIP clusters: uplinks heard this recently
+    suspicious_score = 3.5                # rogue-cell score thresholds (collector.rogue)
+    rogue_score = 6.0
+    evidence_window_s = 21600             # a cell is judged from its last 6 h of detections
+    motion_window_s = 300                 # short-window positions for the motion test (0: off)
+    baseline_interval_s = 3600            # learn the baseline this often (0: never)
+    baseline_min_span_s = 21600           # a cell is learned once seen over 6 h
 
     [reference]
     gsm_csv = "operator_cells.csv"
@@ -73,6 +79,18 @@ class CollectorConfig:
     uplink_window_s : float
         GSM uplink emitters last heard more than this before the newest uplink do not
         count for GOIP clusters, seconds.
+    suspicious_score, rogue_score : float
+        Rogue-cell score thresholds (see :mod:`collector.rogue`).
+    evidence_window_s : float
+        A GSM cell is judged from its detections of this many seconds before the newest.
+    motion_window_s : float
+        A GSM cell is also located from its last ``motion_window_s`` seconds of detections
+        (the ``moving_position`` test); 0 turns that off.
+    baseline_interval_s : float
+        The baseline is learned from the history this often (seconds of the collector's
+        clock); 0 never.
+    baseline_min_span_s : float
+        A cell joins the baseline once its sightings span this long, seconds.
     """
 
     db_url: str = "sqlite:///rfhunt.db"
@@ -87,12 +105,19 @@ class CollectorConfig:
     max_future_s: float = 86400.0
     locate_window_s: float = 3600.0
     uplink_window_s: float = 3600.0
+    suspicious_score: float = 3.5
+    rogue_score: float = 6.0
+    evidence_window_s: float = 6 * 3600.0
+    motion_window_s: float = 300.0
+    baseline_interval_s: float = 3600.0
+    baseline_min_span_s: float = 6 * 3600.0
 
 
 _SECTIONS = {
     "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s"},
     "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s"},
-    "judge": {"uplink_window_s"},
+    "judge": {"uplink_window_s", "suspicious_score", "rogue_score", "evidence_window_s", "motion_window_s",
+              "baseline_interval_s", "baseline_min_span_s"},
     "reference": {"gsm_csv", "fm_registry_csv"},
 }
 
@@ -154,7 +179,11 @@ def load_collector_config(path: str | Path | None = None) -> CollectorConfig:
             values[key] = _convert(key, value, where, path.parent)
     names = {f.name for f in fields(CollectorConfig)}
     assert set(values) <= names
-    return CollectorConfig(**values)
+    cfg = CollectorConfig(**values)
+    if cfg.rogue_score < cfg.suspicious_score:
+        raise ConfigError(f"{path}: [judge] rogue_score {cfg.rogue_score} is below suspicious_score "
+                          f"{cfg.suspicious_score}")
+    return cfg
 
 
 def _convert(key: str, value: Any, where: str, base: Path) -> Any:
@@ -162,8 +191,13 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
         return _sqlite_relative_to(_string(value, where), base, where)
     if key in ("bind", "pub_bind"):
         return _string(value, where)
-    if key in ("relocate_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s"):
+    if key in ("relocate_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s",
+               "suspicious_score", "rogue_score", "evidence_window_s", "baseline_min_span_s"):
         return _positive(value, where)
+    if key in ("motion_window_s", "baseline_interval_s"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where} must be a number >= 0, got {value!r}")
+        return float(value)
     if key == "max_batch":
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where} must be a positive integer, got {value!r}")

@@ -2,8 +2,11 @@
 
 * FM: ``licensed`` if the registry has a station within +-50 kHz of the carrier, else
   ``unlicensed``.
-* GSM downlink: ``known`` if the operator's plan has the ARFCN on a cell within 35 km
-  of the located position, else ``suspicious``.
+* GSM downlink: the rogue-cell score of :mod:`collector.rogue` (``rogue``, ``suspicious``,
+  ``known`` or ``unverified``, with the indicators that fired) when the caller has the cells'
+  evidence (``cells``); without it, from the ARFCN alone: ``known`` if the BCCH plan of the
+  reference has it within 35 km of the located position, else ``unverified`` with the
+  ``arfcn_outside_plan`` indicator.
 * GSM uplink: emitters (one per ARFCN) are grouped into clusters of co-located
   transmitters: two are linked when their positions lie within 300 m of each other or
   each lies inside the other's 95 % ellipse (mutual, so one badly located emitter with a
@@ -18,8 +21,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from collector.localize import inside_ellipse
 from collector.reference import Reference
@@ -39,10 +43,17 @@ ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip_suspect"})
 
 @dataclass(frozen=True)
 class Judgement:
-    """A verdict and why."""
+    """A verdict and why.
+
+    ``score``, ``indicators`` (``{"name", "weight", "reason", "evidence"}`` each) and
+    ``identity`` (``MCC-MNC-LAC-CID``) come with GSM downlink verdicts.
+    """
 
     verdict: str
     reasons: tuple[str, ...]
+    score: float | None = None
+    indicators: tuple[dict[str, Any], ...] = ()
+    identity: str | None = None
 
 
 def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
@@ -58,12 +69,21 @@ def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
     ))
 
 
-def judge_gsm_downlink(em: EmitterRow, reference: Reference) -> Judgement:
-    """GSM downlink verdict from the operator's cell plan around the located position."""
+def judge_gsm_downlink(em: EmitterRow, reference: Reference, index: Any = None) -> Judgement:
+    """GSM downlink verdict from the BCCH plan around the located position only (no evidence).
+
+    ``index`` is a :class:`collector.refindex.ReferenceIndex` of ``reference`` (built when
+    not given).
+    """
+    from collector.refindex import ReferenceIndex
+    from collector.rogue import DEFAULT_MODEL
+
     if em.lat is None or em.lon is None:
         return Judgement("pending", ("not located yet",))
     if em.channel is None:
-        return Judgement("suspicious", (f"carrier at {em.freq_hz / 1e6:.1f} MHz has no ARFCN to check",))
+        return Judgement("unverified", (f"carrier at {em.freq_hz / 1e6:.1f} MHz has no ARFCN to check",), score=0.0)
+    index = index or ReferenceIndex(reference.gsm_cells)
+    plan = index.plan_near(em.lat, em.lon)
     cells = [c for c in reference.gsm_cells if c.arfcn == em.channel]
     near = [(float(geo.distance_m(em.lat, em.lon, c.lat, c.lon)), c) for c in cells]
     near = [(d, c) for d, c in near if d <= GSM_KNOWN_RADIUS_M]
@@ -71,8 +91,17 @@ def judge_gsm_downlink(em: EmitterRow, reference: Reference) -> Judgement:
         d, c = min(near, key=lambda t: t[0])
         return Judgement("known", (
             f"ARFCN {em.channel} is cell {c.mcc}-{c.mnc}-{c.lac}-{c.cid} {d / 1e3:.1f} km away",
-        ))
-    return Judgement("suspicious", (f"ARFCN {em.channel} is not in the operator's BCCH plan here",))
+        ), score=0.0)
+    if plan is None:
+        return Judgement("unverified", (f"carrier on ARFCN {em.channel}; no BCCH plan to check it against",),
+                         score=0.0)
+    w = float(DEFAULT_MODEL.weights["arfcn_outside_plan"])
+    reason = f"ARFCN {em.channel} is not in the operator's BCCH plan here"
+    ind = {"name": "arfcn_outside_plan", "weight": w, "reason": reason,
+           "evidence": {"arfcn": em.channel, "plan_size": len(plan)}}
+    verdict = "rogue" if w >= DEFAULT_MODEL.rogue_score else "suspicious" if w >= DEFAULT_MODEL.suspicious_score \
+        else "unverified"
+    return Judgement(verdict, (reason,), score=w, indicators=(ind,))
 
 
 def _colocated(a: EmitterRow, b: EmitterRow) -> bool:
@@ -137,17 +166,31 @@ def uplink_clusters(emitters: Sequence[EmitterRow], uplink_window_s: float = DEF
 
 
 def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
-          uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S) -> dict[int, Judgement]:
+          uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S,
+          cells: Mapping[int, Judgement] | None = None) -> dict[int, Judgement]:
     """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set).
 
-    ``uplink_window_s``: see :func:`uplink_clusters`.
+    ``uplink_window_s``: see :func:`uplink_clusters`. ``cells``: rogue-cell verdicts of GSM
+    downlink emitters (:func:`collector.rogue.judge_cells`); a GSM downlink emitter without
+    one keeps its verdict (its evidence left the window), or if it never had one is judged
+    from its ARFCN alone.
     """
     out: dict[int, Judgement] = {}
+    index = None
     for em in emitters:
         if em.kind == "fm":
             out[em.id] = judge_fm(em, reference)
         elif em.kind == "gsm_downlink":
-            out[em.id] = judge_gsm_downlink(em, reference)
+            if cells is not None and em.id in cells:
+                out[em.id] = cells[em.id]
+                continue
+            if cells is not None and em.verdict is not None:
+                continue  # no evidence in the window (off air for hours): the last verdict stands
+            if index is None:
+                from collector.refindex import ReferenceIndex
+
+                index = ReferenceIndex(reference.gsm_cells)
+            out[em.id] = judge_gsm_downlink(em, reference, index)
         elif em.kind == "gsm_uplink" and (em.lat is None or em.lon is None):
             out[em.id] = Judgement("pending", ("not located yet",))
     located = _located_uplinks(emitters)

@@ -27,6 +27,16 @@ Processing
     :data:`MAX_RELOCATE_FAILURES`. With ``pub_bind`` set, each updated emitter is
     published on a PUB socket as ``[b"emitter", json]``.
 
+Rogue cells
+    GSM downlink detections are associated by decoded identity (see
+    :mod:`collector.association`) and kept as each cell's evidence
+    (:class:`collector.cells.CellTracker`, the last ``evidence_window_s``); every pass scores
+    each cell (:mod:`collector.rogue`) against the reference cells (the configured CSV and
+    those imported into the database with ``rfhunt reference import``) and the baseline,
+    which is learned from the history every ``baseline_interval_s``. A cell that becomes
+    ``rogue`` raises an alert (:mod:`collector.alerts`): a row, a log line and, with
+    ``pub_bind``, ``[b"alert", json]`` on the live feed, updated as the evidence grows.
+
 Nothing a sensor sends stops the service: every failure is logged as ``key=value``
 pairs and counted in :attr:`Collector.counters`.
 """
@@ -44,11 +54,16 @@ from typing import Any
 
 import zmq
 
-from collector.association import associate
+from collector.alerts import AlertDesk
+from collector.association import associate_detections
+from collector.baseline import learn_baseline
+from collector.cells import CellTracker, Fix
 from collector.config import CollectorConfig
-from collector.judge import judge
+from collector.judge import Judgement, judge
 from collector.localize import locate
 from collector.reference import Reference, load_reference
+from collector.refindex import ReferenceIndex
+from collector.rogue import RogueModel, judge_cells
 from collector.store import EmitterRow, Store
 from rfhunt.errors import RfhuntError, StoreError, WireError
 from rfhunt.records import MAX_MESSAGE_BYTES, Detection, Heartbeat, decode
@@ -63,12 +78,16 @@ MAX_RELOCATE_FAILURES = 3
 
 
 def relocate_emitters(
-    store: Store, config: CollectorConfig, emitter_ids: Iterable[int], *, now_utc: float | None = None
+    store: Store, config: CollectorConfig, emitter_ids: Iterable[int], *, now_utc: float | None = None,
+    tracker: CellTracker | None = None,
 ) -> tuple[set[int], dict[int, str]]:
     """Re-locate the given emitters from their recent detections.
 
     Each emitter is fitted from its detections of the ``config.locate_window_s`` seconds
-    before its ``last_seen_utc``. A failure of one emitter does not stop the others.
+    before its ``last_seen_utc``. A failure of one emitter does not stop the others. With a
+    ``tracker``, a GSM downlink cell not judged ``known`` is also located from its last
+    ``config.motion_window_s`` of detections (when three positions or more heard it then),
+    and that short-window position goes to the tracker as motion evidence.
 
     Returns
     -------
@@ -82,7 +101,7 @@ def relocate_emitters(
     failed: dict[int, str] = {}
     for emitter_id in sorted(set(emitter_ids)):
         try:
-            if _relocate_one(store, config, emitter_id, now):
+            if _relocate_one(store, config, emitter_id, now, tracker):
                 done.add(emitter_id)
         except Exception as exc:  # noqa: BLE001 - one bad emitter must not stop the others
             failed[emitter_id] = f"{type(exc).__name__}: {exc}"
@@ -90,7 +109,8 @@ def relocate_emitters(
     return done, failed
 
 
-def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: float) -> bool:
+def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: float,
+                  tracker: CellTracker | None = None) -> bool:
     """Locate one emitter and store the result; False if it has nothing to locate from."""
     em = store.emitter(emitter_id)
     if em is None or em.last_seen_utc is None:
@@ -113,27 +133,80 @@ def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: f
         emitter_id, em.kind, loc.n_points, loc.lat, loc.lon,
         "none" if loc.semi_major_m is None else f"{loc.semi_major_m:.0f}", loc.underdetermined,
     )
+    # motion evidence for cells not (yet) known to be the network's own
+    if tracker is not None and em.kind == "gsm_downlink" and config.motion_window_s > 0 and em.verdict != "known":
+        recent = [d for d in dets if d.t_utc >= em.last_seen_utc - config.motion_window_s]
+        if len({(round(d.sensor_lat, 4), round(d.sensor_lon, 4)) for d in recent}) >= 3:
+            fix = locate([d.sensor_lat for d in recent], [d.sensor_lon for d in recent],
+                         [d.power_dbm for d in recent], path_loss_exponent=n_exp, shadowing_db=config.shadowing_db)
+            if not fix.underdetermined:
+                tracker.record_fix(emitter_id, Fix(em.last_seen_utc, fix.lat, fix.lon, fix.semi_major_m))
     return True
 
 
-def rejudge(store: Store, reference: Reference, *, uplink_window_s: float = 3600.0,
-            now_utc: float | None = None) -> set[int]:
-    """Judge every emitter again; store and return the ids whose verdict or reasons changed.
+def reference_index(store: Store, reference: Reference) -> ReferenceIndex:
+    """The known network: ``reference``'s cells (which include the imported ones when the
+    reference came from :func:`load_store_reference`) and the store's baseline."""
+    return ReferenceIndex(reference.gsm_cells, store.baseline_cells())
 
-    ``uplink_window_s`` is passed on to :func:`collector.judge.judge`.
+
+def load_store_reference(store: Store, config: CollectorConfig) -> Reference:
+    """The configured reference files plus the cells imported into the store."""
+    return load_reference(config.gsm_csv, config.fm_registry_csv, tuple(store.reference_cells()))
+
+
+def judge_store(store: Store, reference: Reference, *, uplink_window_s: float = 3600.0,
+                tracker: CellTracker | None = None, index: ReferenceIndex | None = None,
+                model: RogueModel | None = None, evidence_window_s: float = 6 * 3600.0
+                ) -> tuple[list[EmitterRow], dict[int, Judgement]]:
+    """Judge every emitter of the store: (emitters, verdict of each).
+
+    GSM downlink cells are scored from the ``tracker``'s evidence (read from the store when
+    not given) against ``index`` (built from ``reference`` and the store's baseline when not
+    given).
     """
-    now = time.time() if now_utc is None else now_utc
     emitters = store.emitters()
-    verdicts = judge(emitters, reference, uplink_window_s=uplink_window_s)
+    if tracker is None:
+        tracker = CellTracker(evidence_window_s)
+        tracker.load(store)
+    if index is None:
+        index = reference_index(store, reference)
+    mobile = {s.sensor_id for s in store.sensors() if s.mobile}
+    cells = judge_cells(emitters, tracker, index, model=model or RogueModel(), mobile_sensors=mobile)
+    return emitters, judge(emitters, reference, uplink_window_s=uplink_window_s, cells=cells)
+
+
+def store_verdicts(store: Store, emitters: list[EmitterRow], verdicts: dict[int, Judgement], now_utc: float
+                   ) -> set[int]:
+    """Store the verdicts that changed; return the ids of those emitters."""
     changed = set()
     for em in emitters:
         j = verdicts.get(em.id)
-        if j is None or (j.verdict == em.verdict and j.reasons == em.reasons):
+        if j is None or (j.verdict == em.verdict and j.reasons == em.reasons and j.score == em.score
+                         and tuple(j.indicators) == em.indicators and j.identity == em.identity):
             continue
-        store.update_emitter(em.id, verdict=j.verdict, reasons=list(j.reasons), updated_utc=now)
-        log.info("verdict emitter=%d kind=%s verdict=%s reason=%r", em.id, em.kind, j.verdict, j.reasons[0])
+        store.update_emitter(em.id, verdict=j.verdict, reasons=list(j.reasons), score=j.score,
+                             indicators=None if j.score is None else list(j.indicators), identity=j.identity,
+                             updated_utc=now_utc)
+        if j.verdict != em.verdict:
+            log.info("verdict emitter=%d kind=%s verdict=%s score=%s reason=%r", em.id, em.kind, j.verdict,
+                     "none" if j.score is None else f"{j.score:.1f}", j.reasons[0] if j.reasons else "")
         changed.add(em.id)
     return changed
+
+
+def rejudge(store: Store, reference: Reference, *, uplink_window_s: float = 3600.0,
+            now_utc: float | None = None, tracker: CellTracker | None = None,
+            model: RogueModel | None = None) -> set[int]:
+    """Judge every emitter again; store and return the ids whose verdict or reasons changed.
+
+    ``uplink_window_s`` is passed on to :func:`collector.judge.judge`; see
+    :func:`judge_store` for ``tracker`` and ``model``.
+    """
+    now = time.time() if now_utc is None else now_utc
+    emitters, verdicts = judge_store(store, reference, uplink_window_s=uplink_window_s, tracker=tracker,
+                                     model=model)
+    return store_verdicts(store, emitters, verdicts, now)
 
 
 def emitter_json(em: EmitterRow) -> dict[str, Any]:
@@ -164,9 +237,22 @@ class Collector:
 
     def __init__(self, config: CollectorConfig, *, store: Store | None = None, context: zmq.Context | None = None):
         self.config = config
-        self.reference = load_reference(config.gsm_csv, config.fm_registry_csv)
+        load_reference(config.gsm_csv, config.fm_registry_csv)  # a bad file fails before the store opens
         self._own_store = store is None
         self.store = Store.open(config.db_url) if store is None else store
+        try:
+            self.reference = load_store_reference(self.store, config)
+        except Exception:
+            if self._own_store:
+                self.store.close()
+            raise
+        self._reference_seen = self.store.reference_summary()
+        self.model = RogueModel(suspicious_score=config.suspicious_score, rogue_score=config.rogue_score)
+        self.tracker = CellTracker(config.evidence_window_s)
+        self.tracker.load(self.store)
+        self._index: ReferenceIndex | None = None
+        self._last_baseline = time.monotonic()
+        self._last_reference_check = time.monotonic()
         self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}}
         self._lock = threading.Lock()
         self._pending: set[int] = set()
@@ -192,7 +278,17 @@ class Collector:
         self.pub_endpoint: str | None = self._pub.getsockopt_string(zmq.LAST_ENDPOINT) if self._pub else None
         self._poller = zmq.Poller()
         self._poller.register(self._router, zmq.POLLIN)
+        self.alerts = AlertDesk(self.store, self._publish if self._pub is not None else None)
         log.info("collector bound endpoint=%s pub=%s store=%s", self.endpoint, self.pub_endpoint, self.store.url)
+
+    def _publish(self, topic: bytes, payload: dict[str, Any]) -> None:
+        """One message on the live feed (dropped with a warning if the socket is full)."""
+        if self._pub is None:
+            return
+        try:
+            self._pub.send_multipart([topic, json.dumps(payload).encode()], zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            log.warning("publish dropped topic=%s error=%r", topic.decode(), str(exc))
 
     # ---------------------------------------------------------------- counters
     def stats(self) -> dict[str, Any]:
@@ -239,11 +335,13 @@ class Collector:
             self.flush()
         return n
 
-    def flush(self) -> None:
-        """Re-locate the emitters touched since the last pass and re-judge; publish changes."""
+    def flush(self, now_utc: float | None = None) -> None:
+        """Re-locate the emitters touched since the last pass and re-judge; raise or update
+        alerts; publish changes. ``now_utc`` dates the updates (default: the clock)."""
+        now = time.time() if now_utc is None else now_utc
         pending, self._pending = self._pending, set()
         self._last_relocate = time.monotonic()
-        located, failed = relocate_emitters(self.store, self.config, pending)
+        located, failed = relocate_emitters(self.store, self.config, pending, now_utc=now, tracker=self.tracker)
         for emitter_id in located:
             self._relocate_failures.pop(emitter_id, None)
         for emitter_id, error in failed.items():
@@ -255,18 +353,73 @@ class Collector:
                 self._relocate_failures.pop(emitter_id, None)
                 log.error("relocate gave up emitter=%d failures=%d error=%r", emitter_id, n, error)
         try:
-            changed = rejudge(self.store, self.reference, uplink_window_s=self.config.uplink_window_s)
+            self._refresh_knowledge()
+        except Exception as exc:  # noqa: BLE001 - the old knowledge stays; tried again later
+            log.error("reference or baseline refresh failed error=%r", _describe(exc))
+        changed: set[int] = set()
+        try:
+            self.tracker.prune()
+            emitters, verdicts = judge_store(self.store, self.reference, uplink_window_s=self.config.uplink_window_s,
+                                             tracker=self.tracker, index=self.index, model=self.model)
+            changed = store_verdicts(self.store, emitters, verdicts, now)
+            fresh = {e.id: e for e in self.store.emitters(kind="gsm_downlink")}
+            self.alerts.update(list(fresh.values()), verdicts, now)
         except Exception as exc:  # noqa: BLE001 - judged again on the next pass
-            log.error("rejudge failed error=%r", f"{type(exc).__name__}: {exc}")
-            changed = set()
+            log.error("rejudge failed error=%r", _describe(exc))
         if self._pub is not None:
             for emitter_id in sorted(located | changed):
                 em = self.store.emitter(emitter_id)
                 if em is not None:
-                    try:
-                        self._pub.send_multipart([b"emitter", json.dumps(emitter_json(em)).encode()], zmq.NOBLOCK)
-                    except zmq.ZMQError as exc:
-                        log.warning("publish dropped emitter=%d error=%r", emitter_id, str(exc))
+                    self._publish(b"emitter", emitter_json(em))
+
+    @property
+    def index(self) -> ReferenceIndex:
+        """The known network the cells are judged against (rebuilt when it changes)."""
+        if self._index is None:
+            self._index = reference_index(self.store, self.reference)
+        return self._index
+
+    def _refresh_knowledge(self, force: bool = False) -> None:
+        """Reload the reference when cells were imported, and learn the baseline when due."""
+        t = time.monotonic()
+        if force or t - self._last_reference_check >= 30.0:
+            self._last_reference_check = t
+            seen = self.store.reference_summary()
+            if seen != self._reference_seen:
+                self._reference_seen = seen
+                self.reference = load_store_reference(self.store, self.config)
+                self._index = None
+                log.info("reference reloaded cells=%d", len(self.reference.gsm_cells))
+        if self.config.baseline_interval_s > 0 and (force or t - self._last_baseline >= self.config.baseline_interval_s):
+            self._last_baseline = t
+            self.learn_baseline()
+
+    def learn_baseline(self, now_utc: float | None = None) -> int:
+        """Learn the baseline from the history now (see :mod:`collector.baseline`)."""
+        n = learn_baseline(self.store, now_utc=now_utc, min_span_s=self.config.baseline_min_span_s)
+        self._index = None
+        return n
+
+    def ingest(self, records: Iterable[Detection | Heartbeat]) -> list[bool]:
+        """Store records and associate new detections, as a received batch is (for replays and
+        tools that feed the collector in-process). Returns per record: stored, or a duplicate."""
+        flags = self.store.add_batch(list(records))
+        if any(flags):
+            self._associate()
+        return flags
+
+    def _associate(self) -> None:
+        try:
+            res = associate_detections(self.store)
+        except Exception as exc:  # noqa: BLE001 - retried with the next new detection
+            log.error("association failed error=%r", _describe(exc))
+            return
+        self._pending |= res.touched
+        self._pending -= res.deleted
+        try:
+            self.tracker.update(self.store, res)
+        except Exception as exc:  # noqa: BLE001 - the evidence is read again on a restart
+            log.error("evidence update failed error=%r", _describe(exc))
 
     def _handle_batch(self) -> int:
         batch: list[tuple[bytes, Detection | Heartbeat]] = []
@@ -318,10 +471,7 @@ class Collector:
         log.info("stored batch=%d new=%d dup=%d refused=%d", len(batch), stored, len(done) - stored,
                  len(batch) - len(done))
         if any(ok and isinstance(rec, Detection) for _, rec, ok in done):
-            try:
-                self._pending |= associate(self.store)
-            except Exception as exc:  # noqa: BLE001 - retried with the next new detection
-                log.error("association failed error=%r", _describe(exc))
+            self._associate()
 
     def _store_one(self, identity: bytes, rec: Detection | Heartbeat) -> bool | None:
         """Store one record; True stored, False duplicate, None refused (and replied)."""

@@ -1,4 +1,5 @@
-"""The collector's database: sensors, their tracks, detections and emitters.
+"""The collector's database: sensors, their tracks, detections, emitters, reference and
+baseline cells, and rogue-cell alerts.
 
 SQLAlchemy 2.0 models over SQLite (default, WAL journal) or PostgreSQL with one schema,
 kept under the alembic migrations shipped in ``collector/migrations``; :meth:`Store.open`
@@ -23,10 +24,13 @@ from sqlalchemy import (
     Boolean,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -37,6 +41,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from collector.reference import GsmCell
 from rfhunt.errors import StoreError
 from rfhunt.records import Detection, Heartbeat
 
@@ -104,13 +109,17 @@ class EmitterModel(Base):
     verdict: Mapped[str | None] = mapped_column(String(32), nullable=True)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_utc: Mapped[float | None] = mapped_column(Double, nullable=True)
+    score: Mapped[float | None] = mapped_column(Double, nullable=True)
+    indicators: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    identity: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class DetectionModel(Base):
     """One stored :class:`~rfhunt.records.Detection`; (sensor_id, seq) is unique."""
 
     __tablename__ = "detections"
-    __table_args__ = (UniqueConstraint("sensor_id", "seq", name="uq_detections_sensor_seq"),)
+    __table_args__ = (UniqueConstraint("sensor_id", "seq", name="uq_detections_sensor_seq"),
+                      Index("ix_detections_sensor_channel_t", "sensor_id", "channel", "t_utc"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.sensor_id"))
     seq: Mapped[int] = mapped_column(BigInteger)
@@ -125,6 +134,72 @@ class DetectionModel(Base):
     snr_db: Mapped[float] = mapped_column(Double)
     features: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     emitter_id: Mapped[int | None] = mapped_column(ForeignKey("emitters.id"), nullable=True, index=True)
+
+
+class ReferenceCellModel(Base):
+    """A cell of an imported reference list (operator list or OpenCelliD/MLS export).
+
+    One row per (source, MCC, MNC, LAC, CID); importing again updates it.
+    """
+
+    __tablename__ = "reference_cells"
+    __table_args__ = (UniqueConstraint("source", "mcc", "mnc", "lac", "cid", name="uq_reference_cells_source_cgi"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(64))
+    mcc: Mapped[int] = mapped_column(Integer)
+    mnc: Mapped[int] = mapped_column(Integer)
+    lac: Mapped[int] = mapped_column(Integer)
+    cid: Mapped[int] = mapped_column(BigInteger)
+    arfcn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    bsic: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    range_m: Mapped[float | None] = mapped_column(Double, nullable=True)
+    imported_utc: Mapped[float] = mapped_column(Double)
+
+
+class BaselineCellModel(Base):
+    """A cell the monitoring history knows: seen repeatedly, never alarming.
+
+    ``power`` maps a fixed sensor's id to ``{"n", "mean_dbm", "std_db", "lat", "lon"}``: the
+    distribution of the cell's received power there, and where the sensor stood.
+    """
+
+    __tablename__ = "baseline_cells"
+    __table_args__ = (UniqueConstraint("mcc", "mnc", "lac", "cid", "arfcn", "bsic", name="uq_baseline_cells_cell"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mcc: Mapped[int] = mapped_column(Integer)
+    mnc: Mapped[int] = mapped_column(Integer)
+    lac: Mapped[int] = mapped_column(Integer)
+    cid: Mapped[int] = mapped_column(BigInteger)
+    arfcn: Mapped[int] = mapped_column(Integer)
+    bsic: Mapped[int] = mapped_column(Integer)
+    first_seen_utc: Mapped[float] = mapped_column(Double)
+    last_seen_utc: Mapped[float] = mapped_column(Double)
+    n_sightings: Mapped[int] = mapped_column(Integer)
+    lat: Mapped[float | None] = mapped_column(Double, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Double, nullable=True)
+    power: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    learned_utc: Mapped[float] = mapped_column(Double)
+
+
+class AlertModel(Base):
+    """A rogue-cell alert: one per emitter, updated as its evidence grows."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    emitter_id: Mapped[int] = mapped_column(ForeignKey("emitters.id"), unique=True)
+    raised_utc: Mapped[float] = mapped_column(Double)
+    updated_utc: Mapped[float] = mapped_column(Double)
+    first_seen_utc: Mapped[float | None] = mapped_column(Double, nullable=True)
+    verdict: Mapped[str] = mapped_column(String(32))
+    score: Mapped[float] = mapped_column(Double)
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    identity: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lat: Mapped[float | None] = mapped_column(Double, nullable=True)
+    lon: Mapped[float | None] = mapped_column(Double, nullable=True)
+    indicators: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    n_updates: Mapped[int] = mapped_column(Integer, default=1)
 
 
 @dataclass(frozen=True)
@@ -193,6 +268,14 @@ class EmitterRow:
         See :mod:`collector.judge`.
     reasons : list of str
         Human-readable reasons for the verdict.
+    score : float or None
+        Rogue-cell score of a GSM downlink cell (sum of the weights of the indicators that
+        fired; see :mod:`collector.rogue`).
+    indicators : tuple of dict
+        The indicators that fired: ``{"name", "weight", "reason", "evidence"}`` each.
+    identity : str or None
+        The cell identity decoded from the air, ``MCC-MNC-LAC-CID`` (the latest; LAC-cycling
+        cells show several over time).
     """
 
     id: int
@@ -215,16 +298,83 @@ class EmitterRow:
     verdict: str | None
     reasons: tuple[str, ...]
     updated_utc: float | None
+    score: float | None = None
+    indicators: tuple[dict[str, Any], ...] = ()
+    identity: str | None = None
 
+
+@dataclass(frozen=True)
+class BaselineCellRow:
+    """A learned cell (see :class:`BaselineCellModel`); times Unix s, position degrees."""
+
+    id: int
+    mcc: int
+    mnc: int
+    lac: int
+    cid: int
+    arfcn: int
+    bsic: int
+    first_seen_utc: float
+    last_seen_utc: float
+    n_sightings: int
+    lat: float | None
+    lon: float | None
+    power: dict[str, Any]
+    learned_utc: float
+
+    @property
+    def cgi(self) -> tuple[int, int, int, int]:
+        """(MCC, MNC, LAC, CID)."""
+        return (self.mcc, self.mnc, self.lac, self.cid)
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """A stored rogue-cell alert (see :class:`AlertModel`)."""
+
+    id: int
+    emitter_id: int
+    raised_utc: float
+    updated_utc: float
+    first_seen_utc: float | None
+    verdict: str
+    score: float
+    channel: int | None
+    identity: str | None
+    lat: float | None
+    lon: float | None
+    indicators: tuple[dict[str, Any], ...]
+    n_updates: int
+
+
+@dataclass(frozen=True)
+class CellSighting:
+    """Where and when a sensor decoded a cell's identity: what association needs."""
+
+    sensor_id: str
+    channel: int
+    t_utc: float
+    emitter_id: int
+    sensor_lat: float
+    sensor_lon: float
+
+
+_DETECTION_FIELDS = tuple(f.name for f in fields(DetectionRow))
 
 #: Emitter columns :meth:`Store.update_emitter` may set.
 EMITTER_UPDATABLE = frozenset(
     {
         "lat", "lon", "semi_major_m", "semi_minor_m", "orientation_deg", "est_power_dbm",
         "path_loss_exponent", "rms_residual_db", "underdetermined", "verdict", "reasons",
-        "updated_utc",
+        "updated_utc", "score", "indicators", "identity",
     }
 )
+#: Columns of one baseline cell :meth:`Store.upsert_baseline` writes.
+BASELINE_COLUMNS = ("mcc", "mnc", "lac", "cid", "arfcn", "bsic", "first_seen_utc", "last_seen_utc", "n_sightings",
+                    "lat", "lon", "power", "learned_utc")
+#: Columns of an alert :meth:`Store.upsert_alert` writes.
+ALERT_COLUMNS = ("raised_utc", "updated_utc", "first_seen_utc", "verdict", "score", "channel", "identity", "lat",
+                 "lon", "indicators")
 
 
 def redact_url(url: str) -> str:
@@ -240,6 +390,11 @@ def _row(cls: type, obj: Any) -> Any:
     vals = {f.name: getattr(obj, f.name) for f in fields(cls)}
     if cls is EmitterRow:
         vals["reasons"] = tuple(obj.reasons or ())
+        vals["indicators"] = tuple(obj.indicators or ())
+    if cls is AlertRow:
+        vals["indicators"] = tuple(obj.indicators or ())
+    if cls is BaselineCellRow:
+        vals["power"] = dict(obj.power or {})
     if cls is DetectionRow:
         vals["features"] = dict(obj.features or {})
     return cls(**vals)
@@ -270,6 +425,7 @@ class Store:
         self._engine = engine
         self._url = url
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._emitter_ids: dict[str, int] = {}
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -368,14 +524,24 @@ class Store:
         """Store many records in one transaction; per record, True if stored, False if a duplicate."""
 
         def work(session: Session) -> list[bool]:
-            out = []
+            for rec in records:
+                if not isinstance(rec, (Detection, Heartbeat)):
+                    raise StoreError(f"cannot store {type(rec).__name__}: not a Detection or Heartbeat")
+            sensors: dict[str, SensorModel] = {}  # each sensor row read (and locked) once per batch
+            for sid in sorted({rec.sensor_id for rec in records}):
+                self._ensure_sensor(session, sid, sensors)
+            stored = self._insert_detections(session, [r for r in records if isinstance(r, Detection)])
+            out, seen = [], set()
             for rec in records:
                 if isinstance(rec, Detection):
-                    out.append(self._add_detection(session, rec))
-                elif isinstance(rec, Heartbeat):
-                    out.append(self._add_heartbeat(session, rec))
+                    key = (rec.sensor_id, rec.seq)
+                    new = key in stored and key not in seen
+                    seen.add(key)
+                    if new:
+                        self._track(session, sensors[rec.sensor_id], rec.t_utc, rec.sensor_lat, rec.sensor_lon)
+                    out.append(new)
                 else:
-                    raise StoreError(f"cannot store {type(rec).__name__}: not a Detection or Heartbeat")
+                    out.append(self._add_heartbeat(session, rec, sensors))
             return out
 
         return self._write(work)
@@ -387,10 +553,32 @@ class Store:
         stmt = dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(key)
         return session.execute(stmt).first() is not None
 
-    def _ensure_sensor(self, session: Session, sensor_id: str) -> SensorModel:
+    def _insert_detections(self, session: Session, dets: Sequence[Detection]) -> set[tuple[str, int]]:
+        """INSERT ... ON CONFLICT DO NOTHING of many detections in one executemany (SQLAlchemy
+        batches the rows); returns the (sensor_id, seq) of those that went in."""
+        if not dets:
+            return set()
+        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+        names = [f.name for f in fields(Detection)]
+        rows = []
+        for det in dets:
+            row = {n: getattr(det, n) for n in names}
+            row["features"] = dict(det.features)
+            rows.append(row)
+        table = DetectionModel.__table__
+        stmt = (dialect.insert(table).on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
+                .returning(table.c.sensor_id, table.c.seq))
+        return {(sid, seq) for sid, seq in session.execute(stmt, rows)}
+
+    def _ensure_sensor(self, session: Session, sensor_id: str, cache: dict[str, SensorModel] | None = None
+                       ) -> SensorModel:
+        if cache is not None and sensor_id in cache:
+            return cache[sensor_id]
         self._insert(session, SensorModel, {"sensor_id": sensor_id}, ["sensor_id"])
         sensor = session.get(SensorModel, sensor_id, with_for_update=session.get_bind().dialect.name != "sqlite")
         assert sensor is not None
+        if cache is not None:
+            cache[sensor_id] = sensor
         return sensor
 
     def _track(self, session: Session, sensor: SensorModel, t_utc: float, lat: float, lon: float,
@@ -407,8 +595,8 @@ class Store:
         if sensor.last_position_utc is None or t_utc >= sensor.last_position_utc:
             sensor.lat, sensor.lon, sensor.last_position_utc = lat, lon, t_utc
 
-    def _add_detection(self, session: Session, det: Detection) -> bool:
-        sensor = self._ensure_sensor(session, det.sensor_id)
+    def _add_detection(self, session: Session, det: Detection, cache: dict[str, SensorModel] | None = None) -> bool:
+        sensor = self._ensure_sensor(session, det.sensor_id, cache)
         values = {f.name: getattr(det, f.name) for f in fields(Detection)}
         values["features"] = dict(det.features)
         stored = self._insert(session, DetectionModel, values, ["sensor_id", "seq"])
@@ -416,8 +604,8 @@ class Store:
             self._track(session, sensor, det.t_utc, det.sensor_lat, det.sensor_lon)
         return stored
 
-    def _add_heartbeat(self, session: Session, hb: Heartbeat) -> bool:
-        sensor = self._ensure_sensor(session, hb.sensor_id)
+    def _add_heartbeat(self, session: Session, hb: Heartbeat, cache: dict[str, SensorModel] | None = None) -> bool:
+        sensor = self._ensure_sensor(session, hb.sensor_id, cache)
         self._track(session, sensor, hb.t_utc, hb.sensor_lat, hb.sensor_lon, hb.mobile)
         if sensor.last_heartbeat_utc is not None and hb.t_utc <= sensor.last_heartbeat_utc:
             return False
@@ -430,7 +618,13 @@ class Store:
 
     # ----------------------------------------------------------------- emitters
     def get_or_create_emitter(self, assoc_key: str, kind: str, freq_hz: float, channel: int | None) -> int:
-        """Return the id of the emitter with ``assoc_key``, creating it if new."""
+        """Return the id of the emitter with ``assoc_key``, creating it if new.
+
+        Ids are remembered per key (an emitter is only deleted by :meth:`move_detections`,
+        which forgets it)."""
+        known = self._emitter_ids.get(assoc_key)
+        if known is not None:
+            return known
 
         def work(session: Session) -> int:
             self._insert(
@@ -441,7 +635,9 @@ class Store:
             )
             return session.scalar(select(EmitterModel.id).where(EmitterModel.assoc_key == assoc_key))
 
-        return self._write(work)
+        eid = self._write(work)
+        self._emitter_ids[assoc_key] = eid
+        return eid
 
     def assign_detections(self, emitter_id: int, detection_ids: Sequence[int]) -> None:
         """Attach unassociated detections to an emitter and add them to its count and
@@ -449,24 +645,50 @@ class Store:
 
         Detections already attached to an emitter are left alone.
         """
+        self.assign_many({emitter_id: detection_ids})
+
+    def assign_many(self, assignments: dict[int, Sequence[int]]) -> None:
+        """:meth:`assign_detections` for several emitters in one transaction."""
+        det_t, em_t = DetectionModel.__table__, EmitterModel.__table__
 
         def work(session: Session) -> None:
-            em = session.get(EmitterModel, emitter_id, with_for_update=session.get_bind().dialect.name != "sqlite")
-            if em is None:
-                raise StoreError(f"no emitter with id {emitter_id}")
-            ids = list(detection_ids)
-            for i in range(0, len(ids), 500):
-                free = (DetectionModel.id.in_(ids[i:i + 500])) & DetectionModel.emitter_id.is_(None)
-                n, first, last = session.execute(
-                    select(func.count(DetectionModel.id), func.min(DetectionModel.t_utc),
-                           func.max(DetectionModel.t_utc)).where(free)
-                ).one()
-                if not n:
-                    continue
-                session.execute(update(DetectionModel).where(free).values(emitter_id=emitter_id))
-                em.n_detections = (em.n_detections or 0) + n
-                em.first_seen_utc = first if em.first_seen_utc is None else min(em.first_seen_utc, first)
-                em.last_seen_utc = last if em.last_seen_utc is None else max(em.last_seen_utc, last)
+            wanted = sorted(assignments)
+            if not wanted:
+                return
+            stmt = select(em_t.c.id, em_t.c.n_detections, em_t.c.first_seen_utc, em_t.c.last_seen_utc).where(
+                em_t.c.id.in_(wanted))
+            if session.get_bind().dialect.name != "sqlite":
+                stmt = stmt.with_for_update()
+            state = {row[0]: list(row[1:]) for row in session.execute(stmt)}
+            missing = [e for e in wanted if e not in state]
+            if missing:
+                raise StoreError(f"no emitter with id {missing[0]}")
+            owner = {}
+            for eid in wanted:
+                for i in assignments[eid]:
+                    owner.setdefault(i, eid)  # a detection given twice goes to the first emitter
+            ids = sorted(owner)
+            moves = []
+            for k in range(0, len(ids), 500):
+                free = select(det_t.c.id, det_t.c.t_utc).where(det_t.c.id.in_(ids[k:k + 500]),
+                                                                det_t.c.emitter_id.is_(None))
+                for did, t in session.execute(free):
+                    eid = owner[did]
+                    moves.append({"b_id": did, "b_e": eid})
+                    st = state[eid]
+                    st[0] = (st[0] or 0) + 1
+                    st[1] = t if st[1] is None else min(st[1], t)
+                    st[2] = t if st[2] is None else max(st[2], t)
+            if not moves:
+                return
+            session.execute(update(det_t).where(det_t.c.id == bindparam("b_id")).values(emitter_id=bindparam("b_e")),
+                            moves)
+            touched = {m["b_e"] for m in moves}
+            session.execute(
+                update(em_t).where(em_t.c.id == bindparam("b_id")).values(
+                    n_detections=bindparam("b_n"), first_seen_utc=bindparam("b_first"),
+                    last_seen_utc=bindparam("b_last")),
+                [{"b_id": e, "b_n": state[e][0], "b_first": state[e][1], "b_last": state[e][2]} for e in touched])
 
         self._write(work)
 
@@ -477,6 +699,8 @@ class Store:
             raise StoreError(f"cannot update emitter column(s) {', '.join(bad)}")
         if "reasons" in values:
             values["reasons"] = list(values["reasons"])
+        if values.get("indicators") is not None:
+            values["indicators"] = [dict(i) for i in values["indicators"]]
 
         def work(session: Session) -> None:
             res = session.execute(update(EmitterModel).where(EmitterModel.id == emitter_id).values(**values))
@@ -493,6 +717,10 @@ class Store:
             stmt = stmt.where(EmitterModel.kind == kind)
         return self._read(lambda s: [_row(EmitterRow, e) for e in s.scalars(stmt)])
 
+    def emitter_id_by_key(self, assoc_key: str) -> int | None:
+        """Id of the emitter with ``assoc_key``, or None."""
+        return self._read(lambda s: s.scalar(select(EmitterModel.id).where(EmitterModel.assoc_key == assoc_key)))
+
     def emitter(self, emitter_id: int) -> EmitterRow | None:
         """One emitter by id, or None."""
 
@@ -503,7 +731,8 @@ class Store:
         return self._read(work)
 
     def detections(
-        self, emitter_id: int | None = None, since_utc: float | None = None, *, unassociated: bool = False
+        self, emitter_id: int | None = None, since_utc: float | None = None, *, unassociated: bool = False,
+        kind: str | None = None, until_utc: float | None = None, emitter_ids: Iterable[int] | None = None,
     ) -> list[DetectionRow]:
         """Stored detections by id.
 
@@ -515,15 +744,227 @@ class Store:
             Only those with ``t_utc >= since_utc`` (Unix seconds).
         unassociated : bool
             Only those attached to no emitter yet.
+        kind : str, optional
+            Only those of this kind.
+        until_utc : float, optional
+            Only those with ``t_utc <= until_utc``.
+        emitter_ids : iterable of int, optional
+            Only those attached to one of these emitters.
         """
         stmt = select(DetectionModel).order_by(DetectionModel.id)
         if emitter_id is not None:
             stmt = stmt.where(DetectionModel.emitter_id == emitter_id)
+        if emitter_ids is not None:
+            wanted = sorted(set(emitter_ids))
+            if not wanted:
+                return []
+            stmt = stmt.where(DetectionModel.emitter_id.in_(wanted))
         if since_utc is not None:
             stmt = stmt.where(DetectionModel.t_utc >= since_utc)
+        if until_utc is not None:
+            stmt = stmt.where(DetectionModel.t_utc <= until_utc)
         if unassociated:
             stmt = stmt.where(DetectionModel.emitter_id.is_(None))
-        return self._read(lambda s: [_row(DetectionRow, d) for d in s.scalars(stmt)])
+        if kind is not None:
+            stmt = stmt.where(DetectionModel.kind == kind)
+        # plain rows, not ORM objects: reading thousands of detections is a hot path
+        stmt = stmt.with_only_columns(*DetectionModel.__table__.columns)
+
+        def work(session: Session) -> list[DetectionRow]:
+            out = []
+            for r in session.execute(stmt):
+                m = r._mapping
+                vals = {name: m[name] for name in _DETECTION_FIELDS}
+                vals["features"] = dict(vals["features"] or {})
+                out.append(DetectionRow(**vals))
+            return out
+
+        return self._read(work)
+
+    def cell_sightings(self, channels: Iterable[int], since_utc: float, until_utc: float,
+                       key_prefix: str = "gsm_downlink:arfcn:") -> list[CellSighting]:
+        """Detections on ``channels`` in [since_utc, until_utc] attached to an emitter whose
+        association key starts with ``key_prefix`` and names a cell (contains ``:bsic:``),
+        by time: where and when each sensor decoded which cell."""
+        chans = sorted(set(channels))
+        if not chans:
+            return []
+        stmt = (select(DetectionModel.sensor_id, DetectionModel.channel, DetectionModel.t_utc,
+                       DetectionModel.emitter_id, DetectionModel.sensor_lat, DetectionModel.sensor_lon)
+                .join(EmitterModel, EmitterModel.id == DetectionModel.emitter_id)
+                .where(DetectionModel.channel.in_(chans), DetectionModel.t_utc >= since_utc,
+                       DetectionModel.t_utc <= until_utc, EmitterModel.assoc_key.like(f"{key_prefix}%:bsic:%"))
+                .order_by(DetectionModel.t_utc))
+        return self._read(lambda s: [CellSighting(*row) for row in s.execute(stmt)])
+
+    def sensor_clocks(self) -> dict[str, float]:
+        """Each sensor's newest time, Unix s: its latest detection or heartbeat."""
+
+        def work(session: Session) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for sid, t in session.execute(select(DetectionModel.sensor_id, func.max(DetectionModel.t_utc))
+                                          .group_by(DetectionModel.sensor_id)):
+                out[sid] = t
+            for sid, t in session.execute(select(SensorModel.sensor_id, SensorModel.last_heartbeat_utc)):
+                if t is not None:
+                    out[sid] = max(out.get(sid, t), t)
+            return out
+
+        return self._read(work)
+
+    def move_detections(self, detection_ids: Sequence[int], to_emitter_id: int) -> set[int]:
+        """Re-attach detections to another emitter, fixing both sides' counts and first/last
+        seen times; an emitter left without detections is deleted (with its alert).
+
+        Returns
+        -------
+        set of int
+            The emitters deleted.
+        """
+
+        def work(session: Session) -> set[int]:
+            ids = sorted(set(detection_ids))
+            if not ids:
+                return set()
+            sources = set(session.scalars(select(DetectionModel.emitter_id).where(DetectionModel.id.in_(ids))))
+            session.execute(update(DetectionModel).where(DetectionModel.id.in_(ids)).values(emitter_id=to_emitter_id))
+            deleted = set()
+            for eid in sources | {to_emitter_id}:
+                if eid is None:
+                    continue
+                n, first, last = session.execute(
+                    select(func.count(DetectionModel.id), func.min(DetectionModel.t_utc), func.max(DetectionModel.t_utc))
+                    .where(DetectionModel.emitter_id == eid)).one()
+                if n == 0:
+                    session.execute(delete(AlertModel).where(AlertModel.emitter_id == eid))
+                    session.execute(delete(EmitterModel).where(EmitterModel.id == eid))
+                    deleted.add(eid)
+                else:
+                    session.execute(update(EmitterModel).where(EmitterModel.id == eid)
+                                    .values(n_detections=n, first_seen_utc=first, last_seen_utc=last))
+            if deleted:
+                self._emitter_ids = {k: v for k, v in self._emitter_ids.items() if v not in deleted}
+            return deleted
+
+        return self._write(work)
+
+    # ----------------------------------------------------------------- reference cells
+    def upsert_reference_cells(self, cells: Iterable[GsmCell], imported_utc: float) -> int:
+        """Store reference cells (one row per source and CGI; a row already there is updated).
+
+        Returns the number of rows written.
+        """
+        rows = [{"source": c.source, "mcc": c.mcc, "mnc": c.mnc, "lac": c.lac, "cid": c.cid, "arfcn": c.arfcn,
+                 "bsic": c.bsic, "lat": c.lat, "lon": c.lon, "range_m": c.range_m, "imported_utc": imported_utc}
+                for c in cells]
+
+        def work(session: Session) -> int:
+            dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+            for i in range(0, len(rows), 1000):
+                # one row per key in a statement (PostgreSQL refuses to update a row twice)
+                chunk = list({(r["source"], r["mcc"], r["mnc"], r["lac"], r["cid"]): r
+                              for r in rows[i:i + 1000]}.values())
+                stmt = dialect.insert(ReferenceCellModel).values(chunk)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["source", "mcc", "mnc", "lac", "cid"],
+                    set_={k: getattr(stmt.excluded, k) for k in ("arfcn", "bsic", "lat", "lon", "range_m",
+                                                                 "imported_utc")})
+                session.execute(stmt)
+            return len(rows)
+
+        return self._write(work)
+
+    def reference_cells(self, source: str | None = None) -> list[GsmCell]:
+        """Imported reference cells (optionally of one source), by id."""
+        stmt = select(ReferenceCellModel).order_by(ReferenceCellModel.id)
+        if source is not None:
+            stmt = stmt.where(ReferenceCellModel.source == source)
+        return self._read(lambda s: [
+            GsmCell(r.mcc, r.mnc, r.lac, r.cid, r.arfcn, r.bsic, r.lat, r.lon, r.range_m, r.source)
+            for r in s.scalars(stmt)])
+
+    def reference_summary(self) -> dict[str, tuple[int, float]]:
+        """Per source: (number of cells, time of the newest import)."""
+        stmt = select(ReferenceCellModel.source, func.count(ReferenceCellModel.id),
+                      func.max(ReferenceCellModel.imported_utc)).group_by(ReferenceCellModel.source)
+        return self._read(lambda s: {src: (n, t) for src, n, t in s.execute(stmt)})
+
+    def delete_reference_cells(self, source: str) -> int:
+        """Drop every reference cell of ``source``; returns how many."""
+        return self._write(lambda s: s.execute(delete(ReferenceCellModel)
+                                               .where(ReferenceCellModel.source == source)).rowcount)
+
+    # ----------------------------------------------------------------- baseline
+    def upsert_baseline(self, cells: Iterable[dict[str, Any]]) -> int:
+        """Store learned cells (dicts with :data:`BASELINE_COLUMNS`); one row per (CGI, ARFCN,
+        BSIC), updated when already there. Returns the number written."""
+        rows = []
+        for c in cells:
+            missing = [k for k in BASELINE_COLUMNS if k not in c]
+            if missing:
+                raise StoreError(f"baseline cell lacks {', '.join(missing)}")
+            rows.append({k: c[k] for k in BASELINE_COLUMNS})
+
+        def work(session: Session) -> int:
+            dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+            keys = ["mcc", "mnc", "lac", "cid", "arfcn", "bsic"]
+            for i in range(0, len(rows), 500):
+                chunk = list({tuple(r[k] for k in keys): r for r in rows[i:i + 500]}.values())
+                stmt = dialect.insert(BaselineCellModel).values(chunk)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=keys,
+                    set_={k: getattr(stmt.excluded, k) for k in BASELINE_COLUMNS if k not in keys})
+                session.execute(stmt)
+            return len(rows)
+
+        return self._write(work)
+
+    def baseline_cells(self) -> list[BaselineCellRow]:
+        """Every learned cell, by id."""
+        stmt = select(BaselineCellModel).order_by(BaselineCellModel.id)
+        return self._read(lambda s: [_row(BaselineCellRow, b) for b in s.scalars(stmt)])
+
+    # ----------------------------------------------------------------- alerts
+    def upsert_alert(self, emitter_id: int, **values: Any) -> tuple[AlertRow, bool]:
+        """Raise the alert of an emitter, or update it (``n_updates`` counts the updates).
+
+        ``values`` are :data:`ALERT_COLUMNS`; ``raised_utc`` is kept from the first time.
+
+        Returns
+        -------
+        alert : AlertRow
+        new : bool
+            True when this raised it.
+        """
+        bad = sorted(set(values) - set(ALERT_COLUMNS))
+        if bad:
+            raise StoreError(f"cannot set alert column(s) {', '.join(bad)}")
+        if values.get("indicators") is not None:
+            values["indicators"] = [dict(i) for i in values["indicators"]]
+
+        def work(session: Session) -> tuple[AlertRow, bool]:
+            row = session.scalar(select(AlertModel).where(AlertModel.emitter_id == emitter_id))
+            if row is None:
+                missing = [k for k in ALERT_COLUMNS if k not in values]
+                if missing:
+                    raise StoreError(f"a new alert needs {', '.join(missing)}")
+                row = AlertModel(emitter_id=emitter_id, n_updates=1, **values)
+                session.add(row)
+                session.flush()
+                return _row(AlertRow, row), True
+            for k, v in values.items():
+                if k != "raised_utc":
+                    setattr(row, k, v)
+            row.n_updates = (row.n_updates or 0) + 1
+            session.flush()
+            return _row(AlertRow, row), False
+
+        return self._write(work)
+
+    def alerts(self) -> list[AlertRow]:
+        """Every alert, oldest first."""
+        stmt = select(AlertModel).order_by(AlertModel.raised_utc, AlertModel.id)
+        return self._read(lambda s: [_row(AlertRow, a) for a in s.scalars(stmt)])
 
     def sensors(self) -> list[SensorRow]:
         """All sensors by id."""

@@ -60,14 +60,52 @@ def emitter_ellipse(em: EmitterRow) -> list[tuple[float, float]] | None:
     return ellipse_points(em.lat, em.lon, em.semi_major_m, em.semi_minor_m, em.orientation_deg)
 
 
+def _evidence_text(evidence: object) -> str:
+    """A short ``key: value`` text of an indicator's evidence."""
+    if not isinstance(evidence, dict):
+        return str(evidence)
+    parts = []
+    for k, v in evidence.items():
+        if isinstance(v, dict):
+            v = "; ".join(f"{a} {b}" for a, b in v.items())
+        elif isinstance(v, (list, tuple)):
+            v = ", ".join(map(str, v[:8])) + (" ..." if len(v) > 8 else "")
+        parts.append(f"{k}: {v}")
+    return "; ".join(parts)
+
+
+def _weight_text(weight: object) -> str:
+    try:
+        return f"{float(weight):+.1f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(weight)
+
+
+def indicators_table(em: EmitterRow) -> str:
+    """HTML table of the indicators that fired (weight, reason, evidence), or ``""``."""
+    if not em.indicators:
+        return ""
+    e = safe_text
+    rows = "".join(
+        f"<tr><td>{e(_weight_text(i.get('weight')))}</td><td><b>{e(i.get('name', '?'))}</b>: "
+        f"{e(i.get('reason', ''))}<br><small>{e(_evidence_text(i.get('evidence', {})))}</small></td></tr>"
+        for i in em.indicators)
+    return f"<table><tr><th>weight</th><th>indicator and evidence</th></tr>{rows}</table>"
+
+
 def emitter_popup(em: EmitterRow) -> str:
-    """HTML popup text of an emitter (every text through :func:`safe_text`)."""
+    """HTML popup text of an emitter (every text through :func:`safe_text`): its fields, the
+    rogue-cell score with every indicator that fired and its evidence, and the reasons."""
     e = safe_text
     chan = f"ARFCN {em.channel}, " if em.channel is not None else ""
+    verdict = em.verdict or "not judged"
+    if em.score is not None and em.kind == "gsm_downlink":
+        verdict += f" (score {em.score:.1f})"
     rows = [
         ("Kind", KIND_LABELS.get(em.kind, em.kind)),
         ("Channel", f"{chan}{em.freq_hz / 1e6:.3f} MHz"),
-        ("Verdict", em.verdict or "not judged"),
+        *([("Identity", em.identity)] if em.identity else []),
+        ("Verdict", verdict),
         ("First seen (UTC)", _iso(em.first_seen_utc)),
         ("Last seen (UTC)", _iso(em.last_seen_utc)),
         ("Power at 1 m", "—" if em.est_power_dbm is None else f"{em.est_power_dbm:.1f} dBm"),
@@ -75,6 +113,9 @@ def emitter_popup(em: EmitterRow) -> str:
         ("95 % ellipse", "—" if em.semi_major_m is None else f"{em.semi_major_m:.0f} × {em.semi_minor_m:.0f} m"),
     ]
     body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    table = indicators_table(em)
+    if table:
+        return f"<b>Emitter {em.id}</b><table>{body}</table>{table}"
     reasons = "".join(f"<li>{e(r)}</li>" for r in em.reasons)
     return f"<b>Emitter {em.id}</b><table>{body}</table>" + (f"<ul>{reasons}</ul>" if reasons else "")
 
@@ -144,7 +185,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
                 tooltip=safe_text(f"emitter {em.id}: 95 % ellipse"),
             ).add_to(group)
         folium.Marker(
-            [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=360),
+            [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=480),
             tooltip=safe_text(f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip()),
             icon=folium.Icon(color=icon_colour, icon=KIND_ICONS.get(em.kind, "question"), prefix="fa"),
         ).add_to(group)

@@ -376,6 +376,79 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reference and alerts (rogue cells) ----------------------------------------------------
+def _db_url(args: argparse.Namespace) -> str:
+    """The database of ``--db URL``, or of the collector configuration ``--config FILE``."""
+    if args.db:
+        return args.db
+    from collector.config import load_collector_config
+
+    return load_collector_config(args.config).db_url
+
+
+def cmd_reference_import(args: argparse.Namespace) -> int:
+    """Import an operator cell list or an OpenCelliD / MLS export into the collector's database."""
+    from collector.refimport import import_reference, parse_area
+    from collector.store import Store
+
+    area = parse_area(args.area) if args.area else None
+    store = Store.open(_db_url(args))
+    try:
+        res = import_reference(store, args.file, source=args.source, area=area, replace=args.replace)
+    finally:
+        store.close()
+    skipped = ", ".join(f"{n} {radio}" for radio, n in sorted(res.skipped.items()))
+    print(f"{res.path}: {res.format} list, {res.read} GSM cells read, {res.stored} stored as source '{res.source}'"
+          + (f", {res.outside_area} outside the area" if area else "")
+          + (f", {res.replaced} previous cells of the source dropped" if args.replace else "")
+          + (f"; rows of other radios skipped: {skipped}" if skipped else ""))
+    return 0
+
+
+def cmd_reference_list(args: argparse.Namespace) -> int:
+    """Reference and baseline cells in the database, per source."""
+    from datetime import UTC, datetime
+
+    from collector.store import Store
+
+    store = Store.open(_db_url(args))
+    try:
+        summary = store.reference_summary()
+        baseline = store.baseline_cells()
+    finally:
+        store.close()
+    for source, (n, t) in sorted(summary.items()):
+        print(f"{source:<20} {n:>8} cells, imported {datetime.fromtimestamp(t, UTC).isoformat(timespec='seconds')}")
+    print(f"{'baseline (learned)':<20} {len(baseline):>8} cells")
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Rogue-cell alerts in the database."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from collector.store import Store
+
+    store = Store.open(_db_url(args))
+    try:
+        alerts = store.alerts()
+    finally:
+        store.close()
+    if args.format == "jsonl":
+        for a in alerts:
+            print(json.dumps({**asdict(a), "indicators": list(a.indicators)}))
+        return 0
+    print(f"{'emitter':>7} {'raised (UTC)':<20} {'ARFCN':>5} {'identity':<22} {'verdict':<10} {'score':>5}  why")
+    for a in alerts:
+        when = datetime.fromtimestamp(a.raised_utc, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        why = a.indicators[0]["reason"] if a.indicators else ""
+        print(f"{a.emitter_id:>7} {when:<20} {str(a.channel or '-'):>5} {str(a.identity or '-'):<22} {a.verdict:<10} "
+              f"{a.score:5.1f}  {why}")
+    print(f"{len(alerts)} alert(s)")
+    return 0
+
+
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
@@ -462,6 +535,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
     sg.set_defaults(func=cmd_scan_gsm)
 
+    su = scs.add_parser("goip", help="GSM uplink bursts, the links in use and the GOIP signature")
+    su.add_argument("file", help="SigMF, .cfile/.cf32 (complex64) or .cu8 recording of an uplink band")
+    su.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings)")
+    su.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
+    su.add_argument("--datatype", default=None,
+                    help="sample format of a raw file whose extension does not say it (e.g. cf32_le for a "
+                         ".cf64 file of complex64 samples)")
+    su.add_argument("--seconds", type=float, default=None, help="look at the first SECONDS only")
+    su.add_argument("--threshold-db", type=float, default=8.0, help="burst envelope over the noise, dB")
+    su.add_argument("--gain-db", type=float, default=0.0, help="tuner gain of the recording, dB")
+    su.add_argument("--calibration-db", type=float, default=0.0,
+                    help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
+    su.add_argument("--format", choices=("table", "jsonl"), default="table")
+    su.set_defaults(func=cmd_scan_goip)
+
     sf = scs.add_parser("fm", help="every FM station: level, deviation, pilot, RDS, licence verdict")
     sf.add_argument("file", help="SigMF (.sigmf-meta/.sigmf-data), .cfile (complex64) or .cu8 recording")
     sf.add_argument("--registry", default=None, metavar="CSV",
@@ -481,21 +569,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
     sf.set_defaults(func=cmd_scan_fm)
 
-    su = scs.add_parser("goip", help="GSM uplink bursts, the links in use and the GOIP signature")
-    su.add_argument("file", help="SigMF, .cfile/.cf32 (complex64) or .cu8 recording of an uplink band")
-    su.add_argument("--sample-rate", type=float, default=None, help="Hz (raw recordings)")
-    su.add_argument("--center-freq", type=float, default=None, help="Hz (raw recordings)")
-    su.add_argument("--datatype", default=None,
-                    help="sample format of a raw file whose extension does not say it (e.g. cf32_le for a "
-                         ".cf64 file of complex64 samples)")
-    su.add_argument("--seconds", type=float, default=None, help="look at the first SECONDS only")
-    su.add_argument("--threshold-db", type=float, default=8.0, help="burst envelope over the noise, dB")
-    su.add_argument("--gain-db", type=float, default=0.0, help="tuner gain of the recording, dB")
-    su.add_argument("--calibration-db", type=float, default=0.0,
-                    help="dBm = dBFS - gain + this (0: powers are relative to full scale)")
-    su.add_argument("--format", choices=("table", "jsonl"), default="table")
-    su.set_defaults(func=cmd_scan_goip)
-
     ky = sub.add_parser("keys", help="CurveZMQ keys of sensors and collectors, and enrolled sensors")
     kys = ky.add_subparsers(dest="keys_command", required=True, metavar="WHAT")
     kn = kys.add_parser("new", help="create a keypair NAME.key / NAME.key_secret")
@@ -512,6 +585,29 @@ def build_parser() -> argparse.ArgumentParser:
     kl.add_argument("--dir", required=True, help="the collector's enrolled folder")
     for p_ in (kn, ke, kr, kl):
         p_.set_defaults(func=cmd_keys)
+
+    def db_options(parser: argparse.ArgumentParser) -> None:
+        where = parser.add_mutually_exclusive_group(required=True)
+        where.add_argument("--db", help="SQLAlchemy URL of the collector's database, e.g. sqlite:///rfhunt.db")
+        where.add_argument("--config", help="collector TOML whose database to use")
+
+    rf = sub.add_parser("reference", help="reference cells the rogue-cell judge compares with")
+    rfs = rf.add_subparsers(dest="reference_command", required=True, metavar="WHAT")
+    ri = rfs.add_parser("import", help="import an operator cell list or an OpenCelliD / MLS export (CSV, .gz)")
+    ri.add_argument("file", help="mcc,mnc,lac,cid,arfcn,bsic,lat,lon or radio,mcc,net,area,cell,unit,lon,lat,...")
+    db_options(ri)
+    ri.add_argument("--source", default=None, help="name to store the cells under (default: operator / opencellid)")
+    ri.add_argument("--area", default=None, metavar="LAT,LON,RADIUS_M", help="keep only cells within RADIUS_M of a point")
+    ri.add_argument("--replace", action="store_true", help="drop the source's cells first")
+    ri.set_defaults(func=cmd_reference_import)
+    rl = rfs.add_parser("list", help="reference and baseline cells per source")
+    db_options(rl)
+    rl.set_defaults(func=cmd_reference_list)
+
+    al = sub.add_parser("alerts", help="rogue-cell alerts of a collector's database")
+    db_options(al)
+    al.add_argument("--format", choices=("table", "jsonl"), default="table")
+    al.set_defaults(func=cmd_alerts)
 
     sim = sub.add_parser("sim", help="the simulated world")
     sims = sim.add_subparsers(dest="sim_command", required=True, metavar="WHAT")

@@ -143,6 +143,12 @@ def score(scenario: Scenario, emitters: list, identities: dict[int, dict] | None
                 row["verdicts"] = sorted({e.verdict for e in located if e.verdict})
         elif cands:
             row.update(emitter_id=cands[0].id, verdict=cands[0].verdict)
+        if em.kind == "gsm_downlink":
+            # a fake base station must come out rogue; a real cell never suspicious nor rogue
+            verdicts = sorted({e.verdict for e in cands if e.verdict})
+            row["verdicts"] = verdicts
+            row["verdict_ok"] = ("rogue" in verdicts) if em.type == "fake_bts" else \
+                bool(cands) and not {"rogue", "suspicious"} & set(verdicts)
         if em.kind == "gsm_downlink" and identities is not None:
             got = identities.get(em.arfcn)
             lacs_on_air = {em.lac_at(t) for t in np.arange(0.0, scenario.duration_s + 1, 1.0)}
@@ -240,6 +246,8 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     store = Store.open(db_url)
     try:
         emitters = store.emitters()
+        alerts = [{"emitter_id": a.emitter_id, "arfcn": a.channel, "identity": a.identity, "score": a.score,
+                   "indicators": [i["name"] for i in a.indicators], "updates": a.n_updates} for a in store.alerts()]
         identities = decoded_identities(store.detections())
         map_path = render_map(store, out / "map.html", title=f"rfhunt demo: {scenario.name}")
     finally:
@@ -248,7 +256,7 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     wall = time.monotonic() - t_wall
     summary = {"db_url": db_url, "wall_s": round(wall, 1), "scenario": scenario.name,
                "map": str(map_path), "collector": collector.stats(), "errors": errors,
-               "emitters": rows, "false_emitters": false}
+               "emitters": rows, "false_emitters": false, "alerts": alerts}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say("")
     say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}  decoded identity")
@@ -265,6 +273,11 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
         say(f"{r['truth_id']:<15} {r['kind']:<13} {str(r['detected']):<9} {str(r['emitter_id'] or '-'):>7} "
             f"{str(r['verdict'] or '-'):<14} {err:>8}  {ident}")
     say("")
+    wrong = [r["truth_id"] for r in rows if r.get("verdict_ok") is False]
+    say(f"rogue-cell verdicts: {'all as expected' if not wrong else 'WRONG for ' + ', '.join(wrong)}; "
+        f"{len(alerts)} alert(s)" + "".join(f"\n  alert: emitter {a['emitter_id']} ARFCN {a['arfcn']} {a['identity']} "
+                                          f"score {a['score']:.1f} ({', '.join(a['indicators'][:4])}"
+                                          f"{', ...' if len(a['indicators']) > 4 else ''})" for a in alerts))
     say(f"{len(false)} emitter(s) match nothing in the scenario"
         + "".join(f"\n  emitter {f['emitter_id']}: {f['kind']} {f['freq_hz'] / 1e6:.1f} MHz, "
                   f"{f['n_detections']} detections, {f['verdict']}" for f in false))

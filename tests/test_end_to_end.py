@@ -72,6 +72,9 @@ lon = 120.002
 power_dbm = 40
 arfcn = 60
 lac_change_s = 60
+cro_db = 60
+t3212_s = 360
+ppm = 2.0
 [[emitters]]
 id = "radio"
 type = "fm"
@@ -102,7 +105,7 @@ activity = 1.0
 call_mean_s = 1000
 """
 
-EXPECTED_VERDICT = {"cell-a": "known", "cell-b": "known", "fake": "suspicious", "radio": "licensed",
+EXPECTED_VERDICT = {"cell-a": "known", "cell-b": "known", "fake": "rogue", "radio": "licensed",
                     "black": "unlicensed", "goip": "goip_suspect"}
 
 
@@ -126,6 +129,11 @@ def test_small_city_end_to_end(tmp_path):
         assert r["error_m"] is not None and r["error_m"] < 400.0, (tid, r)
         if r["kind"] == "gsm_downlink":  # the identity the cell broadcast, decoded by the sensors
             assert r["identity_ok"], (tid, r)
+            assert r["verdict_ok"], (tid, r)   # the fake rogue, the real cells neither suspicious nor rogue
+    # the fake base station raised one alert, with the indicators an SMS blaster shows at IQ level
+    (alert,) = on_disk["alerts"]
+    assert alert["arfcn"] == 60 and {"clock_offset_strong", "reselection_pull_strong", "short_t3212_strong"} <= set(
+        alert["indicators"])
     # the database is a real SQLite file the map and any later session can read
     store = Store.open(summary["db_url"])
     try:

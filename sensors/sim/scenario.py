@@ -79,6 +79,13 @@ class EmitterSpec:
 
     ``type`` is ``gsm_cell`` (a legitimate BTS), ``fake_bts``, ``fm`` or ``goip``.
     ``power_dbm`` is EIRP (for GOIP: of each channel).
+
+    GSM cells broadcast their identity, ``cro_db`` (CELL_RESELECT_OFFSET), ``t3212_s`` (the
+    periodic location-update timer, a multiple of 360 s; 0 none) and ``neighbours`` (BCCH
+    ARFCNs; ``None``: a legitimate cell lists its operator's other cells, a fake base
+    station none). They are on air from ``start_s`` to ``stop_s`` (seconds into the
+    scenario; ``None``: to the end). A fake base station with ``clone_of`` takes the named
+    cell's MCC, MNC, LAC and CID (and BSIC, unless it gives one).
     """
 
     id: str
@@ -99,6 +106,11 @@ class EmitterSpec:
     bsic: int = 0
     lac_change_s: float = 0.0
     cro_db: int = 0
+    t3212_s: int = 3600
+    neighbours: tuple[int, ...] | None = None
+    start_s: float = 0.0
+    stop_s: float | None = None
+    clone_of: str | None = None
     # FM
     freq_hz: float = 0.0
     licensed: bool = True
@@ -129,6 +141,10 @@ class EmitterSpec:
         if self.type == "goip":
             return np.atleast_1d(arfcn_to_uplink_hz(np.asarray(self.arfcns, dtype=np.int64)))
         return np.array([self.freq_hz])
+
+    def on_air(self, t_s: float) -> bool:
+        """Whether the emitter transmits at ``t_s`` seconds into the scenario."""
+        return t_s >= self.start_s and (self.stop_s is None or t_s < self.stop_s)
 
     def lac_at(self, t_s: float) -> int:
         """LAC broadcast at ``t_s`` seconds into the scenario (fake BTSs cycle theirs)."""
@@ -163,10 +179,10 @@ class Scenario:
 
 # --- strict loading ------------------------------------------------------------------------
 
+_GSM_KEYS = {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "cro_db", "t3212_s", "neighbours", "start_s", "stop_s"}
 _EMITTER_KEYS: dict[str, set[str]] = {
-    "gsm_cell": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "cro_db"},
-    "fake_bts": {"arfcn", "mcc", "mnc", "lac", "cid", "bsic", "ppm", "cro_db", "lac_change_s", "route", "speed_mps",
-                 "loop"},
+    "gsm_cell": _GSM_KEYS,
+    "fake_bts": _GSM_KEYS | {"lac_change_s", "route", "speed_mps", "loop", "clone_of"},
     "fm": {"freq_hz", "licensed", "stereo", "deviation_khz", "rds_pi", "rds_ps", "name", "ppm"},
     "goip": {"arfcns", "channels", "activity", "call_mean_s", "ppm"},
 }
@@ -290,12 +306,33 @@ def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
                   cro_db=ctx.integer(obj, "cro_db", path, 0, 0, 126))
         if kw["cro_db"] % 2:
             raise ctx.fail(f"{path}.cro_db", f"{kw['cro_db']} is not a multiple of 2 dB (CELL_RESELECT_OFFSET steps)")
+        kw["t3212_s"] = ctx.integer(obj, "t3212_s", path, 3600, 0, 255 * 360)
+        if kw["t3212_s"] % 360:
+            raise ctx.fail(f"{path}.t3212_s", f"{kw['t3212_s']} is not a multiple of 360 s (T3212 counts 6-minute units)")
+        if "neighbours" in obj:
+            nb = obj["neighbours"]
+            if not isinstance(nb, list) or not all(isinstance(a, int) and not isinstance(a, bool) for a in nb):
+                raise ctx.fail(f"{path}.neighbours", "must be a list of ARFCNs")
+            for a in nb:
+                try:
+                    arfcn_to_downlink_hz(a)
+                except DspError:
+                    raise ctx.fail(f"{path}.neighbours", f"{a} is not a GSM900 or DCS1800 ARFCN") from None
+            kw["neighbours"] = tuple(sorted(set(nb)))
+        kw["start_s"] = ctx.num(obj, "start_s", path, 0.0, 0, 30 * 86400)
+        if "stop_s" in obj:
+            kw["stop_s"] = ctx.num(obj, "stop_s", path, lo=0, hi=30 * 86400)
+            if kw["stop_s"] <= kw["start_s"]:
+                raise ctx.fail(f"{path}.stop_s", f"{kw['stop_s']} is not after start_s {kw['start_s']}")
         if etype == "fake_bts":
             kw.update(lac_change_s=ctx.num(obj, "lac_change_s", path, 0.0, 0, 1e6),
                       route=ctx.route(obj, path), speed_mps=ctx.num(obj, "speed_mps", path, 0.0, 0, 70),
                       loop=ctx.boolean(obj, "loop", path, True))
             if kw["route"] and kw["speed_mps"] <= 0:
                 raise ctx.fail(f"{path}.speed_mps", "a moving emitter needs a speed above 0")
+            if "clone_of" in obj:
+                kw["clone_of"] = ctx.string(obj, "clone_of", path)
+                kw["bsic"] = ctx.integer(obj, "bsic", path, -1, 0, 63)
     elif etype == "fm":
         pi = obj.get("rds_pi")
         if pi is not None:
@@ -333,6 +370,23 @@ def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
                   activity=ctx.num(obj, "activity", path, 0.8, 0, 1),
                   call_mean_s=ctx.num(obj, "call_mean_s", path, 90.0, 1, 86400))
     return EmitterSpec(**kw)
+
+
+def _resolve_clones(ctx: _Ctx, emitters: list[EmitterSpec]) -> list[EmitterSpec]:
+    """Give each fake base station with ``clone_of`` the identity of the cell it copies."""
+    from dataclasses import replace
+
+    cells = {e.id: e for e in emitters if e.type == "gsm_cell"}
+    out = []
+    for i, e in enumerate(emitters):
+        if e.clone_of is not None:
+            cell = cells.get(e.clone_of)
+            if cell is None:
+                raise ctx.fail(f"emitters[{i}].clone_of", f"no gsm_cell {e.clone_of!r} to clone")
+            e = replace(e, mcc=cell.mcc, mnc=cell.mnc, lac=cell.lac, cid=cell.cid,
+                        bsic=cell.bsic if e.bsic < 0 else e.bsic)
+        out.append(e)
+    return out
 
 
 def parse_scenario(data: dict[str, Any], source: str = "<memory>") -> Scenario:
@@ -376,6 +430,7 @@ def parse_scenario(data: dict[str, Any], source: str = "<memory>") -> Scenario:
     if not isinstance(emitters_raw, list):
         raise ctx.fail("emitters", "must be an array of tables ([[emitters]])")
     emitters = [_emitter(ctx, e, f"emitters[{i}]") for i, e in enumerate(emitters_raw)]
+    emitters = _resolve_clones(ctx, emitters)
     for what, items in (("sensor", sensors), ("emitter", emitters)):
         seen: set[str] = set()
         for it in items:

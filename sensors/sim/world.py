@@ -16,7 +16,7 @@ import numpy as np
 from dsp.fm.rds import RdsConfig
 from dsp.gsm.bcch import bcch_payload
 from dsp.gsm.si import encode_si1, encode_si2, encode_si3, encode_si4
-from dsp.gsm.si_fields import SelectionParameters
+from dsp.gsm.si_fields import ControlChannelDescription, SelectionParameters
 from dsp.fm.tx import fm_broadcast_iq
 from dsp.gsm.tx import gsm_downlink_iq, gsm_uplink_iq
 from rfhunt.geo import distance_m, route_position, to_enu
@@ -152,27 +152,38 @@ class World:
         rx = self.sensor_position(s, t_s)
         out = []
         for em in self.scenario.emitters:
+            if not em.on_air(t_s):
+                continue
             for i, f in enumerate(em.carrier_freqs_hz()):
                 out.append(Carrier(em.id, em.kind, float(f), em.power_dbm + self.path_gain_db(em, f, rx, t_s), i))
         return out
 
+    def neighbours(self, em: EmitterSpec) -> list[int]:
+        """BCCH ARFCNs a GSM cell lists as neighbours: its own list if the scenario gives one,
+        else (a legitimate cell) the operator's other cells, or (a fake base station) none."""
+        if em.neighbours is not None:
+            return list(em.neighbours)
+        if em.type == "fake_bts":
+            return []
+        return sorted({o.arfcn for o in self.scenario.emitters if o.type == "gsm_cell" and o.id != em.id
+                       and (o.mcc, o.mnc) == (em.mcc, em.mnc)})
+
     # --- signals --------------------------------------------------------------------------
     def system_information(self, em: EmitterSpec, t_s: float) -> dict[str, bytes]:
         """The SI frames a GSM cell broadcasts at ``t_s``: its identity (with the LAC of that
-        moment), its own ARFCN as cell allocation, the operator's other cells as neighbours
-        (a fake base station lists none) and its reselection offset."""
+        moment), its own ARFCN as cell allocation, its neighbours (:meth:`neighbours`), its
+        reselection offset and T3212."""
         key = (em.id, em.lac_at(t_s))
         cached = self._si_cache.get(key)
         if cached is not None:
             return cached
         mcc, mnc = f"{em.mcc:03d}", f"{em.mnc:02d}"
-        neighbours = [] if em.type == "fake_bts" else sorted(
-            {o.arfcn for o in self.scenario.emitters if o.type == "gsm_cell" and o.id != em.id
-             and (o.mcc, o.mnc) == (em.mcc, em.mnc)})
+        neighbours = self.neighbours(em)
         sel = SelectionParameters(cell_reselect_offset_code=em.cro_db // 2) if em.cro_db else None
         lac = em.lac_at(t_s)
+        cc = ControlChannelDescription(t3212_decihours=em.t3212_s // 360)
         frames = {"SI1": encode_si1([em.arfcn]), "SI2": encode_si2(neighbours),
-                  "SI3": encode_si3(mcc=mcc, mnc=mnc, lac=lac, cid=em.cid, selection=sel),
+                  "SI3": encode_si3(mcc=mcc, mnc=mnc, lac=lac, cid=em.cid, selection=sel, control_channel=cc),
                   "SI4": encode_si4(mcc=mcc, mnc=mnc, lac=lac, selection=sel)}
         self._si_cache[key] = frames
         return frames
@@ -229,6 +240,8 @@ class World:
         t = np.arange(n_samples, dtype=np.float64) / sample_rate_hz
         half = sample_rate_hz / 2 + SPAN_MARGIN_HZ
         for em in self.scenario.emitters:
+            if not em.on_air(t_s):
+                continue
             freqs = em.carrier_freqs_hz() * (1 + em.ppm * 1e-6)
             for ch, f in enumerate(freqs):
                 df = f - lo_hz

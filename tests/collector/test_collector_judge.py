@@ -47,9 +47,12 @@ def test_fm_verdicts():
 def test_gsm_downlink_verdicts():
     out = judge([em(1, "gsm_downlink", 947.4e6, 62), em(2, "gsm_downlink", 949e6, 70),
                  em(3, "gsm_downlink", 949.2e6, 71)], REF)
+    # never decoded: judged from the ARFCN alone; outside the plan is one weak indicator, not an alarm
     assert out[1].verdict == "known"
-    assert out[2].verdict == "suspicious"  # ARFCN 70 exists, but 160 km away
+    assert out[2].verdict == "unverified"  # ARFCN 70 exists, but 160 km away
     assert out[3].reasons == ("ARFCN 71 is not in the operator's BCCH plan here",)
+    assert [i["name"] for i in out[3].indicators] == ["arfcn_outside_plan"] and out[3].score == 1.5
+    assert out[1].score == 0.0 and out[1].indicators == ()
 
 
 def test_goip_cluster_of_four_channels():

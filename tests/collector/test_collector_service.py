@@ -193,7 +193,7 @@ def test_one_emitter_failing_to_relocate_does_not_stop_the_others(wired, caplog)
     collector.flush()
     fm_em, gsm_em = sorted(collector.store.emitters(), key=lambda e: e.kind != "fm")
     assert fm_em.kind == "fm" and fm_em.lat is None
-    assert gsm_em.lat is not None and gsm_em.verdict == "suspicious"   # located and judged
+    assert gsm_em.lat is not None and gsm_em.verdict == "unverified"   # located and judged
     assert fm_em.verdict == "unlicensed"                                 # judged anyway
     assert collector._pending == {fm_em.id}                             # retried ...
     collector.flush()
@@ -269,7 +269,7 @@ def test_service_end_to_end(tmp_path):
         assert len(store.detections()) == len(dets) + 1
         assert len(store.sensors()) == 5
         (em,) = store.emitters()
-        assert em.n_detections == len(dets) + 1 and em.channel == 62 and em.verdict == "suspicious"
+        assert em.n_detections == len(dets) + 1 and em.channel == 62 and em.verdict == "unverified"
         e, n = to_enu(em.lat, em.lon, LAT0, LON0)
         assert np.hypot(e - TX_E, n - TX_N) < STATED_ERROR_M
         tlat, tlon = from_enu(TX_E, TX_N, LAT0, LON0)

@@ -34,12 +34,23 @@ def hb(seq: int, t: float, sensor: str = "s1", lat: float = 45.0, lon: float = 7
     return Heartbeat(sensor, seq, t, lat, lon, mobile, "ok", 1000 * seq, seq, seq)
 
 
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from collector.store import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def test_schema_matches_models_after_migration(db_url):
     store = Store.open(db_url)
     try:
         with store.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
     finally:
         store.close()
     Store.open(db_url).close()  # reopening an up-to-date database is a no-op

@@ -105,3 +105,24 @@ def test_tracks_are_loaded_for_mobile_sensors_only(tmp_path, monkeypatch):
         html = render_map(store, tmp_path / "t.html").read_text()
     assert asked == [["car1"]]
     assert html.count("L.polyline(") == 1
+
+
+def test_rogue_cell_popup_shows_score_indicators_and_evidence(tmp_path):
+    from mapping.folium_map import emitter_popup
+
+    with Store.open(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        eid = store.get_or_create_emitter("gsm_downlink:arfcn:63:bsic:9", "gsm_downlink", 947.6e6, 63)
+        store.update_emitter(eid, lat=45.08, lon=7.69, verdict="rogue", score=11.5, identity="460-00-1241-1",
+                             reasons=["carrier +2.40 ppm off"],
+                             indicators=[{"name": "clock_offset_strong", "weight": 4.0, "reason": "carrier +2.40 ppm off",
+                                          "evidence": {"residual_ppm": 2.4, "captures": 12}},
+                                         {"name": "identity_cycling", "weight": 5.0, "reason": HOSTILE,
+                                          "evidence": {"identities": ["460-00-1234-1", "460-00-1241-1"]}}])
+        (em,) = store.emitters()
+        popup = emitter_popup(em)
+        html = render_map(store, tmp_path / "r.html").read_text()
+    assert "rogue (score 11.5)" in popup and "460-00-1241-1" in popup
+    assert "clock_offset_strong" in popup and "+4.0" in popup and "residual_ppm: 2.4; captures: 12" in popup
+    assert "identities: 460-00-1234-1, 460-00-1241-1" in popup
+    assert "${alert" not in popup and "<img" not in popup      # indicator texts are escaped too
+    assert "clock_offset_strong" in html and "rogue (score 11.5)" in html
