@@ -192,6 +192,7 @@ class CellEvidence:
     fixes: list[Fix] = field(default_factory=list)
     first_utc: float | None = None
     last_utc: float | None = None
+    decoded_ids: set[int] = field(default_factory=set, repr=False)
     _heard_by: set[str] = field(default_factory=set, repr=False)
     _seen: set[int] = field(default_factory=set, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -210,6 +211,7 @@ class CellEvidence:
         b = Broadcast.from_detection(det)
         if b is not None:
             _insort(self.broadcasts, b)
+            self.decoded_ids.add(det.id)
 
     def add_fix(self, fix: Fix) -> None:
         """Record a short-window position."""
@@ -224,6 +226,7 @@ class CellEvidence:
         self.broadcasts = [b for b in self.broadcasts if b.t_utc >= before_utc]
         self.fixes = [f for f in self.fixes if f.t_utc >= before_utc]
         self._seen = {p.detection_id for p in self.powers}
+        self.decoded_ids &= self._seen
         if self.first_utc is not None and self.first_utc < before_utc:
             times = [x.t_utc for x in (*self.powers, *self.broadcasts)]
             self.first_utc = min(times) if times else None

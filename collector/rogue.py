@@ -13,9 +13,10 @@ Score
 Clock residuals
     A decoded cell's ``ppm`` is its carrier's frequency error as one sensor received it:
     that sensor's remaining LO error plus the cell's own. The captures of one decode pass of
-    one sensor share the LO error (a pass ends where the sensor's LO correction changes or
-    after a gap of :data:`PASS_GAP_S`), so the median over the pass's trusted cells (else
-    over all its cells, if three or more) estimates it; what is left is the cell's own error.
+    one sensor share the LO error: a pass is the sensor's decodes with one LO correction
+    (``sensor_ppm``), cut where a gap exceeds :data:`PASS_GAP_S`. The median over the pass's
+    trusted cells (else over all its other cells, if two or more) estimates the LO error; what
+    is left is the cell's own error.
 
 Times are Unix seconds (UTC), frequency errors ppm.
 """
@@ -115,7 +116,7 @@ def clock_residuals(views: Mapping[int, CellView]) -> dict[int, list[float]]:
                 per_sensor.setdefault(b.sensor_id, []).append((b.t_utc, b.sensor_ppm, b.ppm, v.id))
     out: dict[int, list[float]] = {}
     for entries in per_sensor.values():
-        entries.sort()
+        entries.sort(key=lambda e: (str(e[1]), e[0]))   # by LO correction, then time
         passes, cur = [], [entries[0]]
         for e in entries[1:]:
             if e[0] - cur[-1][0] > PASS_GAP_S or e[1] != cur[-1][1]:

@@ -10,10 +10,12 @@ measures and decodes (:class:`ObservationModel`), calibrated against the IQ-leve
   SNR (received power over the sensor's noise floor in 200 kHz, after a slow fading term
   and measurement noise) passes a detection threshold, with a soft edge; co-channel carriers
   add up;
-* every ``decode_every`` cycles it decodes the carriers it found: a cell is identified with a
-  probability that rises with its SNR (the receiver's identification curve) and only when it
-  is 9 dB above any co-channel carrier; each decode got SI3 (LAI, CID, T3212, CRO), SI4
-  (LAI, CRO) and SI2 (neighbours) each with its own probability, as a 1.2 s dwell does;
+* every ``decode_every`` cycles it decodes the carriers it found, one 1.2 s capture per hop of
+  12 channels that holds one: a cell is identified with a probability that rises with its
+  SNR (the receiver's identification curve) and only when it is 9 dB above any co-channel
+  carrier; each decode got SI3 (LAI, CID, T3212, CRO), SI4 (LAI, CRO) and SI2 (neighbours)
+  each with its own probability, as a 1.2 s dwell does; the next cycle starts on schedule or
+  when the pass is over, whichever is later;
 * the frequency error of a decoded cell is the cell's own clock error plus the sensor's
   remaining LO error of that decode pass (the same for all cells of the pass, several ppm:
   the node's spectral LO estimate between FCCH corrections) plus an FCCH estimation noise
@@ -63,7 +65,8 @@ class ObservationModel:
     fcch_noise_ppm : float
         FCCH frequency-error noise at 0 dB SNR (scaled by 10^(-SNR/20), plus 0.005 ppm).
     decode_step_s : float
-        Time between two cells' decodes in a pass.
+        Dwell of one hop of a decode pass (a hop of :data:`HOP_CHANNELS` channels captures all
+        its cells at once, as a 2.4 MS/s capture does).
     """
 
     noise_floor_dbm: float = -104.0
@@ -81,6 +84,10 @@ class ObservationModel:
     lo_residual_ppm: float = 5.0
     fcch_noise_ppm: float = 0.1
     decode_step_s: float = 1.2
+
+
+#: Channels one hop of a sweep or decode pass covers (2.4 MS/s over 200 kHz channels).
+HOP_CHANNELS = 12
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ class Observer:
                       for s in sc.sensors}
         self.seq = {s.id: 0 for s in sc.sensors}
         self.cycle = {s.id: 0 for s in sc.sensors}
+        self.busy_until = {s.id: -np.inf for s in sc.sensors}
         self._fade: dict[tuple[str, str], tuple[float, float]] = {}
         self._lo = {s.id: float(self.rng.normal(0.0, model.lo_residual_ppm)) for s in sc.sensors}
 
@@ -179,14 +187,18 @@ class Observer:
                             200e3, round(p_meas, 2), round(snr, 2), feats)
             obs.append(Observation(det, em.id))
             found.append(arfcn)
+        self.busy_until[sensor.id] = t_s + 2.0
         if decode and found:
             lo = float(self.rng.normal(0.0, m.lo_residual_ppm))  # this pass's remaining LO error
-            t_dec = t_s + 2.0
-            for arfcn in found:
-                t_dec += m.decode_step_s
-                got = self._decode(sensor, arfcn, t_dec, lo, sensor_ppm)
-                if got is not None:
-                    obs.append(got)
+            # one capture per occupied hop decodes every cell of the hop at once
+            hops = sorted({a // HOP_CHANNELS for a in found})
+            for k, hop in enumerate(hops):
+                t_dec = t_s + 2.0 + m.decode_step_s * (k + 0.5)
+                for arfcn in (a for a in found if a // HOP_CHANNELS == hop):
+                    got = self._decode(sensor, arfcn, t_dec, lo, sensor_ppm)
+                    if got is not None:
+                        obs.append(got)
+            self.busy_until[sensor.id] = t_s + 2.0 + m.decode_step_s * len(hops)
             self._lo[sensor.id] = lo
         self.cycle[sensor.id] += 1
         return obs
@@ -238,10 +250,11 @@ class Observer:
         for s in self.world.scenario.sensors:
             phase = self.phase[s.id] % scan_interval_s
             k = 0
-            t = t0_s + phase
+            t = max(t0_s + phase, self.busy_until[s.id])
             while t < t1_s:
                 out.extend(self.cycle_at(s, t, decode=(k % decode_every == 0)))
                 k += 1
-                t += scan_interval_s
+                # a cycle starts on schedule, or once the previous one is done
+                t = max(t + scan_interval_s, self.busy_until[s.id])
         out.sort(key=lambda o: (o.record.t_utc, o.record.sensor_id, o.record.seq))
         return out

@@ -51,6 +51,8 @@ class TruthResult:
         Some sensor detected it during the test.
     first_detected_s : float or None
         Its first detection, s since the test started.
+    first_decoded_s : float or None
+        The first time a sensor decoded its identity, s since the test started.
     first_rogue_s, first_alarm_s : float or None
         When one of its emitters first was ``rogue`` / ``suspicious`` or ``rogue``.
     max_score : float
@@ -72,6 +74,7 @@ class TruthResult:
     kind: str
     detected: bool = False
     first_detected_s: float | None = None
+    first_decoded_s: float | None = None
     first_rogue_s: float | None = None
     first_alarm_s: float | None = None
     max_score: float = 0.0
@@ -83,9 +86,17 @@ class TruthResult:
 
     @property
     def time_to_rogue_s(self) -> float | None:
+        """From its first detection to its first rogue verdict, s."""
         if self.first_rogue_s is None or self.first_detected_s is None:
             return None
         return self.first_rogue_s - self.first_detected_s
+
+    @property
+    def decoded_to_rogue_s(self) -> float | None:
+        """From the first decode of its identity to its first rogue verdict, s."""
+        if self.first_rogue_s is None or self.first_decoded_s is None:
+            return None
+        return self.first_rogue_s - self.first_decoded_s
 
 
 def evaluate_city(city: City, *, model: RogueModel | None = None, scan_interval_s: float = 20.0,
@@ -170,8 +181,11 @@ def _replay(collector: Collector, city: City, scan_interval_s: float, decode_eve
     for o in test:
         if isinstance(o.record, Detection) and o.truth_id in results:
             r = results[o.truth_id]
+            t_s = o.record.t_utc - sc.start_utc - city.history_s
             if not r.detected:
-                r.detected, r.first_detected_s = True, o.record.t_utc - sc.start_utc - city.history_s
+                r.detected, r.first_detected_s = True, t_s
+            if r.first_decoded_s is None and o.record.features.get("decoded"):
+                r.first_decoded_s = t_s
     t, last_relocate = city.history_s, -1e9
     i = 0
     emitter_truth: dict[int, str] = {}
@@ -235,11 +249,13 @@ def rescore(result: TruthResult, weights: dict[str, float], threshold: float, wi
 
 
 def _emitter_truth(collector: Collector, truth_of: dict, known: dict[int, str]) -> dict[int, str]:
-    """Each GSM downlink emitter's truth: the emitter most of the detections in its evidence
-    came from."""
-    out = {}
+    """Each GSM downlink emitter's truth: the emitter most of its decodes came from (a decode
+    names the cell it read), else most of the detections in its evidence (a sweep measures
+    whatever is strongest on the ARFCN)."""
+    out = dict(known)
     for eid, ev in collector.tracker.cells.items():
-        votes = Counter(truth_of.get(p.detection_id) for p in ev.powers)
+        decoded = {p.detection_id for p in ev.powers} & ev.decoded_ids
+        votes = Counter(truth_of.get(i) for i in decoded) or Counter(truth_of.get(p.detection_id) for p in ev.powers)
         votes.pop(None, None)
         if votes:
             out[eid] = votes.most_common(1)[0][0]

@@ -122,10 +122,14 @@ def test_an_alert_per_rogue_emitter_on_the_live_feed(tmp_path, caplog):
         assert alerts(1.0) == []                        # the operator's cells raise nothing
         send(cycle(1, T0 + 40, fake=True, seq=seq))
         first = alerts(30.0, until=bool)
-        first += alerts(0.5)
-        assert len(first) == 1 and first[0]["verdict"] == "rogue" and first[0]["channel"] == 63
+        first += alerts(1.0)
+        # a loaded machine may judge the cycle's records in two passes: the alert is raised
+        # once and then updated, never raised for a second emitter
+        assert first[0]["verdict"] == "rogue" and first[0]["channel"] == 63
         assert first[0]["identity"] == "460-00-1241-1" and first[0]["n_updates"] == 1
-        names = {i["name"] for i in first[0]["indicators"]}
+        assert [a["n_updates"] for a in first] == list(range(1, len(first) + 1))
+        assert {a["emitter_id"] for a in first} == {first[0]["emitter_id"]}
+        names = {i["name"] for i in first[-1]["indicators"]}
         assert {"unknown_identity", "no_neighbours", "reselection_pull_strong", "short_t3212_strong",
                 "clock_offset_strong"} <= names
         send(cycle(2, T0 + 80, fake=True, seq=seq))    # the LAC changed: the evidence grows
