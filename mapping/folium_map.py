@@ -13,6 +13,7 @@ runs code and a backtick ends the literal; every text that reaches one goes thro
 from __future__ import annotations
 
 import html
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,11 +132,14 @@ def _sensor_popup(s: SensorRow) -> str:
 
 
 def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
-               tiles: str | None = "openstreetmap") -> Path:
+               tiles: str | None = "openstreetmap", since_utc: float | None = None,
+               until_utc: float | None = None, analysis: bool = True, refresh_s: float | None = None,
+               time_step_s: float | None = None) -> Path:
     """Draw everything in ``store`` on a folium map and write it as HTML.
 
     The page loads Leaflet and its plugins from ``rfhunt-assets/`` written beside it, never
-    from a CDN, so it renders without internet.
+    from a CDN, so it renders without internet. It is written to a temporary file and
+    renamed, so a browser reloading it never reads half a page.
 
     Parameters
     ----------
@@ -148,14 +152,28 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
         Base map: ``"openstreetmap"`` (fetched online by the browser), ``None`` for none
         (offline; markers and ellipses on a plain background), or a tile URL template such
         as ``"tiles/{z}/{x}/{y}.png"`` for a local tile folder.
+    since_utc, until_utc : float, optional
+        Time filter, Unix s: only detections in the window, and emitters seen in it.
+    analysis : bool
+        Add the analysis layers of :mod:`mapping.layers`: detection and per-band received
+        power heatmaps, detections over time (with a time slider), sensor coverage and
+        emitter tracks.
+    refresh_s : float, optional
+        The page reloads itself this often (for ``rfhunt map --watch``), s.
+    time_step_s : float, optional
+        Step of the detections-over-time heatmap, s (default: about 48 steps, whole minutes).
 
     Returns
     -------
     Path
         ``out_path``.
     """
+    from mapping.layers import TimeWindow, add_analysis_layers
+
     out = Path(out_path)
-    sensors, emitters = store.sensors(), store.emitters()
+    window = TimeWindow(since_utc, until_utc)
+    sensors = store.sensors()
+    emitters = [em for em in store.emitters() if window.has_emitter(em)]
     tracks = store.sensor_tracks([s.sensor_id for s in sensors if s.mobile])
     points: list[tuple[float, float]] = []
     fmap = folium.Map(location=[0.0, 0.0], zoom_start=2, control_scale=True, tiles=None)
@@ -164,6 +182,10 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
         folium.TileLayer("openstreetmap", name="OpenStreetMap").add_to(fmap)
     elif tiles:
         folium.TileLayer(tiles, attr="local tiles", name="Local tiles").add_to(fmap)
+    if refresh_s:
+        fmap.get_root().header.add_child(folium.Element(f'<meta http-equiv="refresh" content="{max(1, round(refresh_s))}">'))
+    if since_utc is not None or until_utc is not None:
+        title = f"{title or ''} ({window.label()})".strip()
     if title:
         fmap.get_root().html.add_child(folium.Element(
             f'<h3 style="position:absolute;z-index:1000;left:60px;top:4px;background:white;'
@@ -202,7 +224,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
                              prefix="fa"),
         ).add_to(sensor_group)
         points.append((s.lat, s.lon))
-        track = [(lat, lon) for _, lat, lon in tracks.get(s.sensor_id, [])]
+        track = [(lat, lon) for t, lat, lon in tracks.get(s.sensor_id, []) if window.contains(t)]
         if s.mobile and len(track) >= 2:
             folium.PolyLine([list(p) for p in track], color="#333333", weight=2, opacity=0.7,
                             tooltip=safe_text(f"track of {s.sensor_id}")).add_to(track_group)
@@ -210,11 +232,16 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
 
     for group in [*groups.values(), track_group, sensor_group]:
         group.add_to(fmap)
+    if analysis:
+        dets = store.detections(since_utc=since_utc, until_utc=until_utc)
+        add_analysis_layers(fmap, sensors, emitters, dets, time_step_s=time_step_s)
     folium.LayerControl(collapsed=False).add_to(fmap)
     if points:  # markers and tracks: a poorly located emitter's huge ellipse must not zoom the city away
         lats, lons = [p[0] for p in points], [p[1] for p in points]
         fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(20, 20))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fmap.save(str(out))
     install_assets(out.parent)
+    tmp = out.with_name(f".{out.name}.tmp")
+    fmap.save(str(tmp))
+    os.replace(tmp, out)
     return out

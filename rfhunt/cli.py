@@ -118,16 +118,67 @@ def cmd_collector(args: argparse.Namespace) -> int:
 
 # --- map -----------------------------------------------------------------------------------
 def cmd_map(args: argparse.Namespace) -> int:
+    import time
+
     from collector.store import Store
     from mapping.folium_map import render_map
+    from mapping.layers import parse_time
+
+    if args.watch is not None and not args.watch > 0:
+        raise ConfigError(f"--watch {args.watch}: the period must be a positive number of seconds")
+
+    def render(store: Store) -> Path:
+        now = time.time()  # relative --since/--until (e.g. 2h) follow the clock on every pass
+        since = None if args.since is None else parse_time(args.since, now)
+        until = None if args.until is None else parse_time(args.until, now)
+        tiles = None if args.tiles == "none" else args.tiles
+        return render_map(store, Path(args.out), title=args.title, tiles=tiles, since_utc=since, until_utc=until,
+                          analysis=not args.no_analysis, refresh_s=args.watch)
+
+    store = Store.open(args.db)
+    try:
+        path = render(store)
+        print(f"wrote {path}", flush=True)
+        if args.watch is None:
+            return 0
+        stop = _stop_on_signals()
+        log = logging.getLogger("rfhunt.map")
+        while not stop.wait(args.watch):
+            try:
+                render(store)
+            except RfhuntError as exc:  # a pass failed (database busy, disk full): try again next time
+                log.error("map regeneration failed error=%r", str(exc))
+        print(f"stopped watching; {path} is the last map", flush=True)
+    finally:
+        store.close()
+    return 0
+
+
+# --- case ----------------------------------------------------------------------------------
+def cmd_case_export(args: argparse.Namespace) -> int:
+    from collector.store import Store
+    from mapping.case import export_case
 
     store = Store.open(args.db)
     try:
         tiles = None if args.tiles == "none" else args.tiles
-        path = render_map(store, Path(args.out), title=args.title, tiles=tiles)
+        page = export_case(store, args.emitter_id, Path(args.out), tiles=tiles, max_evidence=args.max_evidence)
     finally:
         store.close()
-    print(f"wrote {path}")
+    print(f"wrote {page.parent} (open {page}; check with: rfhunt case verify {page.parent})")
+    return 0
+
+
+def cmd_case_verify(args: argparse.Namespace) -> int:
+    from mapping.case import verify_case
+
+    problems = verify_case(args.folder)
+    for p in problems:
+        print(f"{args.folder}: {p}", file=sys.stderr)
+    if problems:
+        print(f"case folder {args.folder} FAILED verification ({len(problems)} problem(s))", file=sys.stderr)
+        return 1
+    print(f"case folder {args.folder} OK: every file matches MANIFEST.sha256")
     return 0
 
 
@@ -504,7 +555,29 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--tiles", default="openstreetmap",
                    help="base map: openstreetmap (online), none (offline), or a tile URL template "
                         "such as tiles/{z}/{x}/{y}.png for a local tile folder")
+    m.add_argument("--since", default=None, help="time filter: ISO 8601 (UTC), Unix seconds, or how long ago "
+                   "(30m, 2h, 7d)")
+    m.add_argument("--until", default=None, help="time filter end, same forms as --since")
+    m.add_argument("--watch", type=float, default=None, metavar="SECONDS",
+                   help="regenerate the map every SECONDS until stopped; the page reloads itself as often")
+    m.add_argument("--no-analysis", action="store_true",
+                   help="leave out heatmaps, coverage and emitter tracks")
     m.set_defaults(func=cmd_map)
+
+    ca = sub.add_parser("case", help="police handoff: a self-contained case folder about one emitter")
+    cas = ca.add_subparsers(dest="case_command", required=True, metavar="WHAT")
+    ce = cas.add_parser("export", help="write the case folder of an emitter (page, KML, GeoJSON, SigMF evidence)")
+    ce.add_argument("emitter_id", type=int, help="the emitter's id (see rfhunt alerts or the map)")
+    ce.add_argument("--out", required=True, help="folder to create (must be new or empty)")
+    ce.add_argument("--db", default="sqlite:///rfhunt.db", help="SQLAlchemy URL of the collector's database")
+    ce.add_argument("--tiles", default="none",
+                    help="base map of the case page: none (default, offline), openstreetmap (online), or a "
+                         "tile URL template of a local tile folder")
+    ce.add_argument("--max-evidence", type=int, default=10, help="include at most this many evidence snippets")
+    ce.set_defaults(func=cmd_case_export)
+    cv = cas.add_parser("verify", help="check a case folder against its MANIFEST.sha256")
+    cv.add_argument("folder")
+    cv.set_defaults(func=cmd_case_verify)
 
     sc = sub.add_parser("scan", help="one-off scans of a recording or a source")
     scs = sc.add_subparsers(dest="scan_command", required=True, metavar="WHAT")
