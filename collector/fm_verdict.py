@@ -196,7 +196,7 @@ def _signature_notes(obs: FmObservation, params: FmVerdictParams) -> list[str]:
 
 def fm_verdict(obs: FmObservation, registry: Sequence[FmStation] | None, *, sensor_lat: float | None = None,
                sensor_lon: float | None = None, carriers: Sequence[tuple[float, float]] = (),
-               known: Mapping[str, KnownSignature] | None = None,
+               known: Mapping[str, KnownSignature] | None = None, history: KnownSignature | None = None,
                params: FmVerdictParams = FmVerdictParams()) -> FmVerdict:
     """Judge one FM carrier (see the module notes).
 
@@ -213,6 +213,9 @@ def fm_verdict(obs: FmObservation, registry: Sequence[FmStation] | None, *, sens
         Every carrier of the same sweep, for the intermodulation test.
     known : mapping of licence to KnownSignature, optional
         What licensed stations have been seen sending before.
+    history : KnownSignature, optional
+        What this carrier's frequency has been seen sending before (the collector's emitter
+        history); used for the licensed station found when ``known`` does not name it.
     params : FmVerdictParams
 
     Returns
@@ -259,9 +262,11 @@ def fm_verdict(obs: FmObservation, registry: Sequence[FmStation] | None, *, sens
                                         geo.distance_m(s.lat, s.lon, sensor_lat, sensor_lon)))
     else:
         best = min(near, key=lambda s: abs(s.frequency_hz - obs.freq_hz))
-    listed = f"registry lists {best.name} (licence {best.licence}) on {best.frequency_hz / 1e6:.2f} MHz"
+    licence = f" (licence {best.licence})" if best.licence else ""
+    listed = f"registry lists {best.name}{licence} on {best.frequency_hz / 1e6:.2f} MHz"
     strong = obs.snr_db is None or obs.snr_db >= params.min_snr_for_signature_db
-    sig = (known or {}).get(best.licence, KnownSignature())
+    sig = (known or {}).get(best.licence) if best.licence else None
+    sig = sig or history or KnownSignature()
     issues, fine = [], []
     if best.pi:
         if obs.rds_pi and obs.rds_pi != best.pi:
@@ -286,3 +291,52 @@ def fm_verdict(obs: FmObservation, registry: Sequence[FmStation] | None, *, sens
     if issues:
         return FmVerdict("suspicious", tuple([listed, *issues, *tail]), best)
     return FmVerdict("licensed", tuple([listed, *fine, *tail]), best)
+
+
+def judge_fm_emitter(freq_hz: float, registry: Sequence[FmStation] | None, *, latest: object | None = None,
+                     emitter_lat: float | None = None, emitter_lon: float | None = None,
+                     carriers: Sequence[tuple[float, float]] = (), known: Mapping[str, KnownSignature] | None = None,
+                     history: KnownSignature | None = None, night: str | None = None,
+                     params: FmVerdictParams = FmVerdictParams()) -> FmVerdict:
+    """Verdict on a collector's FM emitter: :func:`fm_verdict` from what the store holds.
+
+    Parameters
+    ----------
+    freq_hz : float
+        The emitter's frequency (its raster point), Hz.
+    registry : sequence of FmStation or None
+        The licence registry (database and configured CSV); None: none at all.
+    latest : collector.store.DetectionRow, optional
+        The emitter's newest detection: its level, SNR and FM features
+        (:meth:`FmObservation.from_features`), and the sensor's position, which limits the
+        registry to the area and predicts the licensed level. Without it the carrier is
+        judged on its frequency alone, in the area of the emitter's located position if any.
+    emitter_lat, emitter_lon : float, optional
+        The emitter's located position (WGS84 degrees), used when there is no detection.
+    carriers : sequence of (freq_hz, power_dbm)
+        The carriers the same sensor heard in the same sweep (intermodulation test).
+    known : mapping of licence to KnownSignature, optional
+    history : KnownSignature, optional
+        What the emitter was seen sending before (see :func:`fm_verdict`).
+    night : str, optional
+        The emitter's on-air schedule when it is on the air only at night (e.g. "on air
+        20:30-07:30 on 5 of 6 nights"): added to the reasons of an unlicensed or suspicious
+        verdict, as black radios run on timers.
+    params : FmVerdictParams
+
+    Returns
+    -------
+    FmVerdict
+    """
+    if latest is not None:
+        obs = FmObservation.from_features(freq_hz, latest.power_dbm, latest.snr_db, latest.features or {})
+        lat, lon = latest.sensor_lat, latest.sensor_lon
+    else:
+        obs = FmObservation(float(freq_hz), math.nan)  # no level: no intermodulation or level test
+        lat, lon = emitter_lat, emitter_lon
+        carriers = ()
+    v = fm_verdict(obs, registry, sensor_lat=lat, sensor_lon=lon, carriers=carriers, known=known, history=history,
+                   params=params)
+    if night and v.verdict in ("unlicensed", "suspicious"):
+        v = FmVerdict(v.verdict, (*v.reasons, f"{night}, at night only (black radios run on timers)"), v.station)
+    return v

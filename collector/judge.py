@@ -56,17 +56,28 @@ class Judgement:
     identity: str | None = None
 
 
-def judge_fm(em: EmitterRow, reference: Reference) -> Judgement:
-    """FM verdict from the licence registry."""
-    near = [s for s in reference.fm_stations if abs(s.frequency_hz - em.freq_hz) <= FM_TOLERANCE_HZ]
-    if near:
-        best = min(near, key=lambda s: abs(s.frequency_hz - em.freq_hz))
-        return Judgement("licensed", (
-            f"registry lists {best.name} (licence {best.licence}) on {best.frequency_hz / 1e6:.2f} MHz",
-        ))
-    return Judgement("unlicensed", (
-        f"no licensed station within ±{FM_TOLERANCE_HZ / 1e3:.0f} kHz of {em.freq_hz / 1e6:.2f} MHz",
-    ))
+def judge_fm(em: EmitterRow, reference: Reference, evidence: Any = None) -> Judgement:
+    """FM verdict (:func:`collector.fm_verdict.judge_fm_emitter`): ``licensed``,
+    ``unlicensed``, ``suspicious`` or ``intermod`` (never alarming), with reasons.
+
+    ``reference.fm_stations`` is the licence registry (the configured CSV, plus the
+    database's stations when the reference came from
+    :func:`collector.fm_registry.load_fm_reference`); an empty one makes every carrier
+    ``unlicensed``. ``evidence`` (a :class:`collector.fm_registry.FmEvidence`, from
+    :func:`collector.fm_registry.fm_evidence`) adds the latest detection's level and
+    signature (RDS PI, pilot, deviation), what it sent before (a pilot or RDS gone missing),
+    the carriers of its sweep (intermodulation) and the on-air schedule; without it the carrier is judged on its frequency (within
+    ``FM_TOLERANCE_HZ``) in the area of its located position.
+    """
+    from collector.fm_verdict import FmVerdictParams, judge_fm_emitter
+
+    schedule = getattr(evidence, "schedule", None)
+    v = judge_fm_emitter(em.freq_hz, reference.fm_stations, latest=getattr(evidence, "latest", None),
+                         emitter_lat=em.lat, emitter_lon=em.lon, carriers=getattr(evidence, "carriers", ()),
+                         history=getattr(evidence, "history", None),
+                         night=schedule.summary if getattr(schedule, "night_only", False) else None,
+                         params=FmVerdictParams(freq_tolerance_hz=FM_TOLERANCE_HZ))
+    return Judgement(v.verdict, v.reasons)
 
 
 def judge_gsm_downlink(em: EmitterRow, reference: Reference, index: Any = None) -> Judgement:

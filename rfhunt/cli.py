@@ -500,6 +500,94 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- FM licence registry and on-air schedules ----------------------------------------------
+def _fm_db_url(args: argparse.Namespace) -> str:
+    """``--db URL``, else the database of ``--config FILE``, else ``sqlite:///rfhunt.db``."""
+    if args.db or args.config:
+        return _db_url(args)
+    return "sqlite:///rfhunt.db"
+
+
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    """Check an FM licence registry CSV and store its stations in the collector's database."""
+    from collector.fm_registry import import_registry, read_registry
+    from collector.store import Store
+
+    read_registry(args.file)  # a bad file fails before the database is touched
+    store = Store.open(_fm_db_url(args))
+    try:
+        res = import_registry(store, args.file, replace_all=args.replace)
+    finally:
+        store.close()
+    print(f"{res.path}: {res.read} FM stations read, {res.stored} stored"
+          + (f", {res.replaced} previous stations dropped" if args.replace else ""))
+    return 0
+
+
+def cmd_registry_list(args: argparse.Namespace) -> int:
+    """The FM stations of the collector's database."""
+    from collector.fm_registry import registry_entries
+    from collector.store import Store
+
+    store = Store.open(_fm_db_url(args))
+    try:
+        entries = registry_entries(store)
+    finally:
+        store.close()
+    if args.format == "csv":  # the import format: list, edit, import --replace
+        import csv
+
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(("frequency_hz", "name", "pi", "lat", "lon", "erp_w", "licence"))
+        for e in entries:
+            s = e.station
+            out.writerow((f"{s.frequency_hz:.0f}", s.name, s.pi or "", s.lat, s.lon,
+                          "" if s.erp_w is None else f"{s.erp_w:g}", s.licence))
+        return 0
+    print(f"{'MHz':>7} {'PI':<4} {'ERP W':>8} {'lat':>10} {'lon':>11}  {'licence':<12} name")
+    for e in entries:
+        s = e.station
+        erp = "-" if s.erp_w is None else f"{s.erp_w:g}"
+        print(f"{s.frequency_hz / 1e6:7.2f} {s.pi or '-':<4} {erp:>8} {s.lat:10.5f} {s.lon:11.5f}  "
+              f"{s.licence or '-':<12} {s.name}")
+    print(f"{len(entries)} FM station(s)")
+    return 0
+
+
+def cmd_fm_schedule(args: argparse.Namespace) -> int:
+    """Each FM emitter's on-air schedule (local time) from the collector's database."""
+    from collector.fm_schedule import ScheduleParams, fm_schedules, profile_bar
+    from collector.store import Store
+
+    params = ScheduleParams(utc_offset_h=args.utc_offset)
+    store = Store.open(_fm_db_url(args))
+    try:
+        emitters = store.emitters(kind="fm")
+        schedules = fm_schedules(store, emitters, params)
+    finally:
+        store.close()
+    if args.format == "jsonl":
+        for em in emitters:
+            s = schedules[em.id]
+            print(json.dumps({"emitter_id": em.id, "freq_hz": em.freq_hz, "verdict": em.verdict,
+                              "summary": s.summary, "window": s.window, "night_only": s.night_only,
+                              "n_days": s.n_days, "profile": list(s.profile), "intervals": list(s.intervals),
+                              "utc_offset_h": s.utc_offset_h}))
+        return 0
+    per_day = len(next(iter(schedules.values())).profile) if schedules else 48
+    axis = "".join(f"{h:02d}".ljust(max(per_day // 12, 2))[:max(per_day // 12, 2)] for h in range(0, 24, 2))
+    print(f"local time UTC{args.utc_offset:+g} h; profile: one character per "
+          f"{24 * 60 // per_day} min, ' ' never, '.' <25 %, '-' <50 %, '+' <75 %, '#' >=75 % of days")
+    print(f"{'emitter':>7} {'MHz':>7} {'verdict':<11} |{axis}| schedule")
+    for em in emitters:
+        s = schedules[em.id]
+        flag = "  [night only]" if s.night_only else ""
+        print(f"{em.id:>7} {em.freq_hz / 1e6:7.2f} {str(em.verdict or '-'):<11} |{profile_bar(s.profile)}| "
+              f"{s.summary}{flag}")
+    print(f"{len(emitters)} FM emitter(s)")
+    return 0
+
+
 # --- sim -----------------------------------------------------------------------------------
 def cmd_sim_rtltcp(args: argparse.Namespace) -> int:
     """Serve one simulated sensor's RTL-SDR to any rtl_tcp client."""
@@ -676,6 +764,32 @@ def build_parser() -> argparse.ArgumentParser:
     rl = rfs.add_parser("list", help="reference and baseline cells per source")
     db_options(rl)
     rl.set_defaults(func=cmd_reference_list)
+
+    def fm_db_options(parser: argparse.ArgumentParser) -> None:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--db", help="SQLAlchemy URL of the collector's database (default sqlite:///rfhunt.db)")
+        where.add_argument("--config", help="collector TOML whose database to use")
+
+    rg = sub.add_parser("registry", help="FM licence registry in the collector's database")
+    rgs = rg.add_subparsers(dest="registry_command", required=True, metavar="WHAT")
+    rgi = rgs.add_parser("import", help="check and import an FM licence registry CSV")
+    rgi.add_argument("file", help="CSV: frequency_hz,name,pi,lat,lon,erp_w,licence")
+    fm_db_options(rgi)
+    rgi.add_argument("--replace", action="store_true", help="drop the stations already stored first")
+    rgi.set_defaults(func=cmd_registry_import)
+    rgl = rgs.add_parser("list", help="the FM stations stored")
+    fm_db_options(rgl)
+    rgl.add_argument("--format", choices=("table", "csv"), default="table")
+    rgl.set_defaults(func=cmd_registry_list)
+
+    fmp = sub.add_parser("fm", help="FM emitters of a collector's database")
+    fms = fmp.add_subparsers(dest="fm_command", required=True, metavar="WHAT")
+    fsc = fms.add_parser("schedule", help="each FM emitter's on-air schedule (daily profile, usual window)")
+    fm_db_options(fsc)
+    fsc.add_argument("--utc-offset", type=float, default=8.0, metavar="HOURS",
+                     help="local time is UTC plus HOURS (default 8, Asia/Shanghai)")
+    fsc.add_argument("--format", choices=("table", "jsonl"), default="table")
+    fsc.set_defaults(func=cmd_fm_schedule)
 
     al = sub.add_parser("alerts", help="rogue-cell alerts of a collector's database")
     db_options(al)

@@ -111,18 +111,19 @@ class MpxAnalysis:
     rds_rate_hz: float
 
 
-def _segments(x: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, int]:
-    """Overlapping segments of every row less its mean: view (rows, n_seg, _SEG), and n_seg."""
+def _fill_segments(x: np.ndarray, mean: np.ndarray, s0: int, s1: int, buf: np.ndarray) -> np.ndarray:
+    """Segments ``s0 .. s1 - 1`` of every row less its mean, zero outside the row (segment
+    ``i`` starts at sample ``i * step - _GUARD``), built in ``buf``: view (rows, s1 - s0, _SEG)."""
     step = _SEG - 2 * _GUARD
     n = x.shape[1]
-    n_seg = -(-n // step)
-    padded = np.empty((x.shape[0], (n_seg - 1) * step + _SEG), dtype=np.float32)
-    padded[:, :_GUARD] = 0
-    padded[:, _GUARD + n:] = 0
-    padded[:, _GUARD:_GUARD + n] = x
-    padded[:, _GUARD:_GUARD + n] -= mean[:, None].astype(np.float32)
-    view = np.lib.stride_tricks.sliding_window_view(padded, _SEG, axis=1)[:, ::step]
-    return view, n_seg
+    a = s0 * step - _GUARD
+    b = a + (s1 - s0 - 1) * step + _SEG
+    lo, hi = max(a, 0), min(b, n)
+    chunk = buf[:, :b - a]
+    chunk[:, :lo - a] = 0
+    chunk[:, hi - a:] = 0
+    np.subtract(x[:, lo:hi], mean[:, None], out=chunk[:, lo - a:hi - a], casting="same_kind")
+    return np.lib.stride_tricks.sliding_window_view(chunk, _SEG, axis=1)[:, ::step]
 
 
 def analyze_mpx(mpx_hz: np.ndarray, sample_rate_hz: float) -> MpxAnalysis:
@@ -153,9 +154,12 @@ def analyze_mpx(mpx_hz: np.ndarray, sample_rate_hz: float) -> MpxAnalysis:
     if not sample_rate_hz >= 150e3:
         raise DspError(f"multiplex rate must be at least 150 kHz, got {sample_rate_hz!r}")
     n_st, n = x.shape
-    mean = x.mean(axis=1, dtype=np.float64)
-    view, n_seg = _segments(x, mean)
+    # a first mean (pairwise sums in the input's precision); the Hann-weighted one below refines it
+    mean = x.mean(axis=1).astype(np.float64)
     step = _SEG - 2 * _GUARD
+    n_seg = -(-n // step)
+    mean32 = mean.astype(np.float32)
+    seg_buf = np.empty((n_st, (min(_BATCH, n_seg) - 1) * step + _SEG), dtype=np.float32)
     bin_hz = sample_rate_hz / _SEG
     # bins kept: the power spectrum to 70 kHz, the low-pass band, the RDS band
     k_psd = min(int(70e3 / bin_hz) + 2, _SEG // 2)
@@ -175,9 +179,10 @@ def analyze_mpx(mpx_hz: np.ndarray, sample_rate_hz: float) -> MpxAnalysis:
     psd = np.zeros((n_st, k_psd), dtype=np.float64)
     psd_bands = [_bins(bin_hz, lo, hi, k_psd) for lo, hi in _PSD_BANDS_HZ]
     psd_bands = [(b.start, b.stop) for b in psd_bands]
+    n_half = _SEG // 4 + 1  # bins of a half-length real inverse transform
     for s0 in range(0, n_seg, _BATCH):
         s1 = min(n_seg, s0 + _BATCH)
-        spec = sfft.rfft(view[:, s0:s1], axis=2, workers=1)
+        spec = sfft.rfft(_fill_segments(x, mean32, s0, s1, seg_buf), axis=2, workers=1)
         # Hann-windowed power spectrum from the rectangular one, X_h[k] = X[k]/2 - (X[k-1] +
         # X[k+1])/4, in the bands the measurements use (psd index j is bin j + 1)
         for a, b in psd_bands:
@@ -186,17 +191,18 @@ def analyze_mpx(mpx_hz: np.ndarray, sample_rate_hz: float) -> MpxAnalysis:
             xh += np.float32(0.5) * spec[:, :, a + 1:b + 1]
             pw = xh.real * xh.real
             pw += xh.imag * xh.imag
-            psd[:, a:b] += pw.sum(axis=1, dtype=np.float64)
-        # the bins up to 60 kHz transformed back at half the rate (the rest zero-padded)
+            psd[:, a:b] += pw.sum(axis=1)
         nb = s1 - s0
-        y = sfft.irfft(spec[:, :, :k_lp + 1], n=_SEG // 2, axis=2, workers=1)[:, :, g_lp:g_lp + keep_lp]
-        lp[:, s0 * keep_lp:s1 * keep_lp].reshape(n_st, nb, keep_lp)[...] = y
         band = spec[:, :, r0:r0 + n_rds] * mf
-        z = sfft.ifft(band, axis=2, workers=1)
+        z = sfft.ifft(band, axis=2, workers=1, overwrite_x=True)
         start = np.arange(s0, s1, dtype=np.float64) * step - _GUARD
         turn = np.exp(-2j * np.pi * np.mod(start * (k57 / _SEG), 1.0)).astype(np.complex64)
         z *= turn[None, :, None] * alt
         rds[:, s0 * keep_rds:s1 * keep_rds].reshape(n_st, nb, keep_rds)[...] = z[:, :, g_rds:g_rds + keep_rds]
+        # the bins up to 60 kHz transformed back at half the rate (the rest zeroed)
+        spec[:, :, k_lp + 1:n_half] = 0
+        y = sfft.irfft(spec[:, :, :n_half], n=_SEG // 2, axis=2, workers=1)[:, :, g_lp:g_lp + keep_lp]
+        lp[:, s0 * keep_lp:s1 * keep_lp].reshape(n_st, nb, keep_lp)[...] = y
     lp = lp[:, :n // 2]
     lp *= np.float32(0.5)  # a half-length inverse transform of full-length bins
     rds_rate = sample_rate_hz / _RDS_DECIM
@@ -221,6 +227,36 @@ def _bins(bin_hz: float, lo_hz: float, hi_hz: float, n_bins: int) -> slice:
     return slice(max(int(np.ceil(lo_hz / bin_hz)), 0), min(int(np.ceil(hi_hz / bin_hz)), n_bins))
 
 
+#: Samples per block of :func:`_order_statistic_abs`' pre-selection.
+_SELECT_BLOCK = 64
+
+
+def _order_statistic_abs(x: np.ndarray, k: int) -> np.ndarray:
+    """Per row of ``x`` (2-D float), the ``k``-th smallest ``|x|`` (0-based), float64: what
+    ``np.partition(abs(x), k)[:, k]`` gives, without partitioning whole rows when ``k`` is
+    near the top.
+
+    The ``m = n - k`` largest values are sought. Of the maxima of blocks of
+    :data:`_SELECT_BLOCK` samples, the ``m``-th largest, ``T``, has at least ``m`` samples at
+    or above it (one per block), so the answer is at least ``T``: only samples ``>= T``
+    (few) are partitioned.
+    """
+    n_rows, n = x.shape
+    m = n - k
+    n_blk = n // _SELECT_BLOCK
+    mag = np.abs(x)
+    if m > n_blk // 4 or m < 1:
+        mag.partition(k, axis=1)
+        return mag[:, k].astype(np.float64)
+    bmax = mag[:, :n_blk * _SELECT_BLOCK].reshape(n_rows, n_blk, _SELECT_BLOCK).max(axis=2)
+    thresh = np.partition(bmax, n_blk - m, axis=1)[:, n_blk - m]
+    out = np.empty(n_rows)
+    for i in range(n_rows):
+        cand = mag[i][mag[i] >= thresh[i]]
+        out[i] = np.partition(cand, cand.size - m)[cand.size - m]
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def _median_to_mean(n_avg: int) -> float:
     """A noise bin averaged over ``n_avg`` segments is about Gamma(n_avg): its mean over its median."""
@@ -236,9 +272,7 @@ def _features(psd: np.ndarray, bin_hz: float, lp: np.ndarray, mean: np.ndarray, 
     noise_c = np.median(psd[:, s] / f[s] ** 2, axis=1) * median_to_mean
     # deviation
     k = max(int(np.ceil(lp.shape[1] * PEAK_PERCENTILE / 100.0)) - 1, 0)
-    mag = np.abs(lp)
-    mag.partition(k, axis=1)
-    peak = mag[:, k].astype(np.float64)
+    peak = _order_statistic_abs(lp, k)
     s_lp = _bins(bin_hz, bin_hz / 2, MPX_BAND_HZ + bin_hz / 2, nb)
     noise_lp = noise_c * float(np.sum(f[s_lp] ** 2))
     ms = np.array([float(np.dot(row, row)) for row in lp]) / max(lp.shape[1], 1)

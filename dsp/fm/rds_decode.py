@@ -26,6 +26,7 @@ counts (IEC 62106 / EN 50067):
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -131,6 +132,7 @@ class RdsResult:
         return self.pi is not None or (self.synced and self.n_ok >= 4)
 
 
+@functools.lru_cache(maxsize=256)
 def _poisson_threshold(mean: float, trials: int, p: float) -> int:
     """Smallest count that ``trials`` Poisson(``mean``) draws all stay under with probability 1 - p."""
     return int(stats.poisson.isf(p / max(trials, 1), max(mean, 1e-12))) + 1

@@ -83,10 +83,21 @@ def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
 _BLOCK = 16
 
 
-def _rotate(x: np.ndarray, cycles: np.ndarray) -> np.ndarray:
-    """``x * exp(-2j pi cycles)``, the phase reduced in float64 before float32 sin/cos."""
-    ph = (2 * np.pi * np.mod(cycles, 1.0)).astype(np.float32)
-    return x * (np.cos(ph) - 1j * np.sin(ph)).astype(np.complex64)
+def _rotate(x: np.ndarray, cycles_per_sample: float) -> np.ndarray:
+    """``x * exp(-2j pi cycles_per_sample n)`` for ``n = 0 .. len(x) - 1``.
+
+    The rotation is built as the outer product of a coarse (every :data:`_BLOCK` samples)
+    and a fine (within a block) phasor, each reduced modulo one cycle in float64 first:
+    one complex64 multiplication per sample instead of a sine and cosine.
+    """
+    n = x.size
+    nb = -(-n // _BLOCK)
+    coarse = cycles_per_sample * _BLOCK * np.arange(nb, dtype=np.float64)
+    fine = cycles_per_sample * np.arange(_BLOCK, dtype=np.float64)
+    outer = np.exp(-2j * np.pi * (coarse - np.floor(coarse))).astype(np.complex64)
+    inner = np.exp(-2j * np.pi * (fine - np.floor(fine))).astype(np.complex64)
+    rot = np.multiply.outer(outer, inner).reshape(-1)[:n]
+    return x * rot
 
 
 def _smoothed_phase(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +107,23 @@ def _smoothed_phase(x: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     sm = _moving_average(blocks, max(1, width // _BLOCK))
     centre = np.arange(nb) * _BLOCK + (_BLOCK - 1) / 2
     return centre, np.unwrap(np.angle(sm))
+
+
+def _interp_blocks(v: np.ndarray, n: int) -> np.ndarray:
+    """Values ``v`` given at the block centres of :func:`_smoothed_phase`, linearly
+    interpolated at samples ``0 .. n - 1`` (held at the end values beyond the first and last
+    centre): ``np.interp`` on a uniform grid, without its search."""
+    nb = v.size
+    if nb < 2:
+        return np.full(n, v[0] if nb else 0.0)
+    u = np.arange(n, dtype=np.float64)
+    u -= (_BLOCK - 1) / 2
+    u *= 1.0 / _BLOCK
+    np.clip(u, 0.0, nb - 1, out=u)
+    j = np.minimum(u.astype(np.int64), nb - 2)
+    u -= j
+    lo = v[j]
+    return lo + (v[j + 1] - lo) * u
 
 
 def demodulate_bits(y: np.ndarray, rate_hz: float) -> RdsBits | None:
@@ -119,15 +147,16 @@ def demodulate_bits(y: np.ndarray, rate_hz: float) -> RdsBits | None:
     a, b, c = qs[k - 1], qs[k], qs[(k + 1) % n_fft]
     frac = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
     df = (fq[k] + frac * rate_hz / n_fft) / 2
-    centre, ph2 = _smoothed_phase(_rotate(q, 2 * df / rate_hz * idx), width)
-    theta = 0.5 * np.interp(idx, centre, ph2) + 2 * np.pi * df / rate_hz * idx
-    ct, st = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    centre, ph2 = _smoothed_phase(_rotate(q, 2 * df / rate_hz), width)
+    theta = 0.5 * _interp_blocks(ph2, n) + 2 * np.pi * df / rate_hz * idx
+    theta32 = (theta - 2 * np.pi * np.floor(theta / (2 * np.pi))).astype(np.float32)  # reduced in float64
+    ct, st = np.cos(theta32), np.sin(theta32)
     r = y.real * ct + y.imag * st
     # timing: the bit-rate line of the output power
-    e = (y.real * y.real + y.imag * y.imag).astype(np.complex64)
+    e = y.real * y.real + y.imag * y.imag
     bit_cycles = RDS_BIT_RATE_HZ / rate_hz * idx
-    centre, ph = _smoothed_phase(_rotate(e, bit_cycles), width)
-    phase = bit_cycles + np.interp(idx, centre, ph) / (2 * np.pi)
+    centre, ph = _smoothed_phase(_rotate(e, RDS_BIT_RATE_HZ / rate_hz), width)
+    phase = bit_cycles + _interp_blocks(ph, n) / (2 * np.pi)
     if np.any(np.diff(phase) <= 0):  # the timing line vanished somewhere: keep it monotonic
         phase = np.maximum.accumulate(phase + 1e-9 * idx)
     k_first, k_last = int(np.ceil(phase[0])), int(np.floor(phase[-1]))

@@ -120,6 +120,21 @@ def test_demodulate_streams_what_channelize_then_discriminate_give(keep):
         np.testing.assert_array_equal(dm.channels.baseband, ch.baseband)
 
 
+@pytest.mark.parametrize("simd", [False, True])
+def test_demodulate_with_either_arctangent(monkeypatch, simd):
+    """numpy's arctan2 (vectorized on AVX-512) or the polynomial: the same multiplex."""
+    import dsp.fm.demod as demod_module
+
+    monkeypatch.setattr(demod_module, "_SIMD_ATAN2", simd)
+    n = 120_000
+    x = fm_broadcast_iq(1.0, n, 2.4e6, audio_seed=3) * np.exp(2j * np.pi * 400e3 * np.arange(n) / 2.4e6)
+    offs = np.array([400e3, -100e3, 0.0])
+    ch = channelize(x.astype(np.complex64), 2.4e6, offs)
+    dm = demodulate(x.astype(np.complex64), 2.4e6, offs)
+    np.testing.assert_allclose(dm.mpx_hz, discriminate(ch.baseband, ch.sample_rate_hz), atol=1.0)
+    assert dm.mpx_hz.shape == (3, n // 9 - 1) and dm.mpx_hz.dtype == np.float32
+
+
 @pytest.mark.parametrize("iq, offsets, word", [
     (np.zeros(1000, np.complex64), [1.1e6], "edge"),
     (np.zeros(1001, np.uint8), [0.0], "cu8"),

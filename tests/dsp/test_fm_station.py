@@ -7,8 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dsp.fm.mpx import analyze_mpx
+from dsp.fm.mpx import _order_statistic_abs, analyze_mpx
 from dsp.fm.rds import RdsConfig
 from dsp.fm.station import StationCandidates, analyze_stations, detect_stations, scan_capture
 from dsp.fm.tx import PILOT_LEVEL, RDS_LEVEL, fm_broadcast_iq
@@ -174,3 +176,16 @@ def test_multiplex_needs_a_segment():
         analyze_mpx(np.zeros((1, 1000), np.float32), 250e3)
     with pytest.raises(DspError, match="2-D"):
         analyze_mpx(np.zeros(5000, np.float32), 250e3)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 5000), st.integers(0, 200), st.integers(0, 2**32 - 1))
+def test_peak_order_statistic_is_the_partition_one(rows, n, from_top, seed):
+    """The peak deviation's pre-selected order statistic equals a full partition's, ties and
+    all (values drawn from a few levels make many)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, n)).astype(np.float32)
+    if seed % 2:
+        x = np.round(x * 2) / 2
+    k = max(n - 1 - from_top, 0)
+    np.testing.assert_array_equal(_order_statistic_abs(x, k), np.partition(np.abs(x), k, axis=1)[:, k])

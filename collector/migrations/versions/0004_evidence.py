@@ -1,7 +1,8 @@
 """Evidence snippets: the ``evidence`` table (IQ or audio kept for a case).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003 (chained after 0003_fm_registry, which another change added meanwhile; two
+heads would stop every Store.open)
 Create Date: 2026-11-25
 """
 
@@ -13,7 +14,7 @@ from alembic import op
 import collector.evidence  # noqa: F401 - registers the model on Base.metadata wherever migrations run
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
