@@ -19,6 +19,7 @@ from pathlib import Path
 
 import folium
 
+from collector.fm_schedule import Schedule, fm_schedules, profile_bar
 from collector.judge import ALARMING
 from collector.localize import ellipse_points
 from collector.store import EmitterRow, SensorRow, Store
@@ -94,9 +95,11 @@ def indicators_table(em: EmitterRow) -> str:
     return f"<table><tr><th>weight</th><th>indicator and evidence</th></tr>{rows}</table>"
 
 
-def emitter_popup(em: EmitterRow) -> str:
+def emitter_popup(em: EmitterRow, schedule: Schedule | None = None) -> str:
     """HTML popup text of an emitter (every text through :func:`safe_text`): its fields, the
-    rogue-cell score with every indicator that fired and its evidence, and the reasons."""
+    rogue-cell score with every indicator that fired and its evidence, and the reasons; an FM
+    emitter's on-air ``schedule`` (:func:`collector.fm_schedule.fm_schedules`) adds its summary
+    and daily profile."""
     e = safe_text
     chan = f"ARFCN {em.channel}, " if em.channel is not None else ""
     verdict = em.verdict or "not judged"
@@ -112,6 +115,9 @@ def emitter_popup(em: EmitterRow) -> str:
         ("Power at 1 m", "—" if em.est_power_dbm is None else f"{em.est_power_dbm:.1f} dBm"),
         ("Detections", str(em.n_detections)),
         ("95 % ellipse", "—" if em.semi_major_m is None else f"{em.semi_major_m:.0f} × {em.semi_minor_m:.0f} m"),
+        *([(f"On air (UTC{schedule.utc_offset_h:+g})",
+            schedule.summary + (", night only" if schedule.night_only else "")),
+           ("Daily profile 00-24 h", profile_bar(schedule.profile).replace(" ", "·"))] if schedule is not None else []),
     ]
     body = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     table = indicators_table(em)
@@ -193,6 +199,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
         ))
 
     groups = {k: folium.FeatureGroup(name=label) for k, label in KIND_LABELS.items()}
+    schedules = fm_schedules(store, emitters)
     for em in emitters:
         if em.lat is None or em.lon is None:
             continue
@@ -207,7 +214,7 @@ def render_map(store: Store, out_path: str | Path, *, title: str | None = None,
                 tooltip=safe_text(f"emitter {em.id}: 95 % ellipse"),
             ).add_to(group)
         folium.Marker(
-            [em.lat, em.lon], popup=folium.Popup(emitter_popup(em), max_width=480),
+            [em.lat, em.lon], popup=folium.Popup(emitter_popup(em, schedules.get(em.id)), max_width=480),
             tooltip=safe_text(f"{KIND_LABELS.get(em.kind, em.kind)} {em.verdict or ''}".strip()),
             icon=folium.Icon(color=icon_colour, icon=KIND_ICONS.get(em.kind, "question"), prefix="fa"),
         ).add_to(group)

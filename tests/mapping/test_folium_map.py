@@ -126,3 +126,21 @@ def test_rogue_cell_popup_shows_score_indicators_and_evidence(tmp_path):
     assert "identities: 460-00-1234-1, 460-00-1241-1" in popup
     assert "${alert" not in popup and "<img" not in popup      # indicator texts are escaped too
     assert "clock_offset_strong" in html and "rogue (score 11.5)" in html
+
+
+def test_fm_popup_shows_the_on_air_schedule(tmp_path):
+    """A night-only FM transmitter's popup says when it is on air (local time, UTC+8)."""
+    night0 = 1_767_097_800.0           # 2025-12-30 20:30 at UTC+8 (12:30 UTC)
+    with Store.open(f"sqlite:///{tmp_path / 'fm.db'}") as store:
+        eid = store.get_or_create_emitter("fm:99100000", "fm", 99.1e6, None)
+        seq = 0
+        for night in range(4):
+            for k in range(0, 11 * 3600, 600):       # every 10 min, 20:30 to 07:30
+                seq += 1
+                store.add_detection(Detection("fixed1", seq, night0 + night * 86400 + k, 45.07, 7.68, "fm",
+                                              99.1e6, None, 200e3, -50.0, 30.0))
+        store.assign_detections(eid, [d.id for d in store.detections() if d.emitter_id is None])
+        store.update_emitter(eid, lat=45.08, lon=7.69, verdict="unlicensed", reasons=["no licence"])
+        html = render_map(store, tmp_path / "map.html").read_text()
+    assert "On air (UTC+8)" in html and "20:30" in html and "07:30" in html and "night only" in html
+    assert "Daily profile 00-24 h" in html
