@@ -2,7 +2,8 @@
 sensors into SQLite and PostgreSQL, and the latency from a sensor's send to the
 acknowledgement the collector gives after its database commit.
 
-Run: .venv/bin/python bench/bench_ingest.py [--quick] [--db sqlite|postgresql|both]
+Run: .venv/bin/python bench/bench_ingest.py [--quick] [--db sqlite|postgresql|both] [--sensors 1 10 100]
+     [--profile PREFIX]   (cProfile of the collector's receiving thread, one file per run)
 
 The collector runs in its own process (``collector.service.Collector`` on a real TCP
 socket); the sensors are DEALER sockets of this process, each keeping a window of
@@ -28,7 +29,8 @@ PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3
 T0 = 1_750_000_000.0
 
 
-def _collector_proc(db_url: str, port_q, stop_ev, result_q) -> None:
+def _collector_proc(db_url: str, port_q, stop_ev, result_q, profile: str | None = None) -> None:
+    import cProfile
     import logging
     import threading
 
@@ -40,12 +42,22 @@ def _collector_proc(db_url: str, port_q, stop_ev, result_q) -> None:
     with Collector(cfg) as col:
         port_q.put(col.endpoint)
         stop = threading.Event()
-        th = threading.Thread(target=col.run, args=(stop, 20), daemon=True)
+        prof = cProfile.Profile() if profile else None
+
+        def serve() -> None:
+            if prof is not None:
+                prof.runcall(col.run, stop, 20)
+            else:
+                col.run(stop, 20)
+
+        th = threading.Thread(target=serve, daemon=True)
         t_cpu = time.process_time()
         th.start()
         stop_ev.wait()
         stop.set()
         th.join()
+        if prof is not None:
+            prof.dump_stats(profile)
         result_q.put({"stats": col.stats(), "cpu_s": time.process_time() - t_cpu})
 
 
@@ -150,7 +162,8 @@ def _pg_db() -> tuple[str, callable] | None:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
 
 
-def run_one(db: str, n_sensors: int, n_total: int, tmpdir: str) -> dict | None:
+def run_one(db: str, n_sensors: int, n_total: int, tmpdir: str, profile: str | None = None,
+            window: int | None = None) -> dict | None:
     drop = None
     if db == "sqlite":
         url = f"sqlite:///{tmpdir}/ingest-{n_sensors}-{uuid.uuid4().hex[:6]}.db"
@@ -163,11 +176,11 @@ def run_one(db: str, n_sensors: int, n_total: int, tmpdir: str) -> dict | None:
     n_total = sum(len(m) for m in msgs)
     ctx = mp.get_context("spawn")
     port_q, result_q, stop_ev = ctx.Queue(), ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_collector_proc, args=(url, port_q, stop_ev, result_q))
+    proc = ctx.Process(target=_collector_proc, args=(url, port_q, stop_ev, result_q, profile))
     proc.start()
     try:
         endpoint = port_q.get(timeout=60)
-        wall, lat, acks = _drive(endpoint, msgs, window=max(50, 2000 // n_sensors), timeout_s=600)
+        wall, lat, acks = _drive(endpoint, msgs, window=window or max(50, 2000 // n_sensors), timeout_s=600)
         stop_ev.set()
         res = result_q.get(timeout=600)
         proc.join(60)
@@ -189,6 +202,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer records")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--sensors", type=int, nargs="+", default=[1, 10, 100], help="sensor counts to run")
+    ap.add_argument("--window", type=int, default=None,
+                    help="records in flight per sensor (default: 2000 in all, at least 50 per sensor: saturation)")
+    ap.add_argument("--profile", metavar="PREFIX",
+                    help="write the collector's cProfile stats to PREFIX-DB-SENSORS.prof")
     args = ap.parse_args()
     n_total = 20_000 if args.quick else 100_000
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -198,8 +216,9 @@ def main() -> None:
     dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         for db in dbs:
-            for n_sensors in (1, 10, 100):
-                r = run_one(db, n_sensors, n_total, tmp)
+            for n_sensors in args.sensors:
+                prof = f"{args.profile}-{db}-{n_sensors}.prof" if args.profile else None
+                r = run_one(db, n_sensors, n_total, tmp, prof, args.window)
                 if r is None:
                     print(f"{db:<10} no server at 127.0.0.1:5432: skipped")
                     break

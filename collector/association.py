@@ -24,9 +24,10 @@ adds the identity look-up of power measurements. Times are Unix seconds.
 from __future__ import annotations
 
 import bisect
+import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from collector.store import CellSighting, DetectionRow, Store
 from dsp.bands import (
@@ -153,7 +154,10 @@ def _assign(store: Store, todo: dict[int, list[DetectionRow]], out: Association)
 
 
 def _with_emitter(det: DetectionRow, emitter_id: int) -> DetectionRow:
-    return replace(det, emitter_id=emitter_id)
+    # a copy with one field changed, without dataclasses.replace's per-call overhead (a hot path)
+    out = copy.copy(det)
+    object.__setattr__(out, "emitter_id", emitter_id)
+    return out
 
 
 def _pick_sighting(det: DetectionRow, channel: int, own: list[CellSighting], others: list[CellSighting]
@@ -175,15 +179,18 @@ def _pick_sighting(det: DetectionRow, channel: int, own: list[CellSighting], oth
                                     abs(s.t_utc - t)))
 
 
-def associate_detections(store: Store, key_fn: Callable[[DetectionRow], EmitterKey] = association_key
-                         ) -> Association:
+def associate_detections(store: Store, key_fn: Callable[[DetectionRow], EmitterKey] = association_key,
+                         pending: list[DetectionRow] | None = None) -> Association:
     """Attach every unassociated detection in ``store`` to its emitter (see the module notes).
 
     Creates emitters as needed and keeps their counts and first/last seen times. With a
     ``key_fn`` other than :func:`association_key`, every detection goes by ``key_fn`` alone.
+    ``pending``: only these unassociated detections (e.g. those just inserted, from
+    :meth:`Store.take_new_detections`), saving the read of every unassociated one; a
+    detection of them attached meanwhile (by another collector) is left where it is.
     """
     out = Association()
-    pending = store.detections(unassociated=True)
+    pending = store.detections(unassociated=True) if pending is None else sorted(pending, key=lambda d: d.id)
     if not pending:
         return out
     by_identity = key_fn is association_key

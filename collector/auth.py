@@ -101,7 +101,15 @@ class SensorGate:
         key = public_key_z85.encode() if isinstance(public_key_z85, str) else public_key_z85
         return key in self._enrolled.keys()
 
+    def name_of(self, public_key_z85: str | bytes | None) -> str | None:
+        """The name a key is enrolled under now (its ``NAME.key`` file), or None."""
+        if public_key_z85 is None:
+            return None
+        key = public_key_z85.encode() if isinstance(public_key_z85, str) else public_key_z85
+        return self._enrolled.keys().get(key)
+
     def counters(self) -> dict[str, int]:
+        """Handshakes refused and admitted since the start."""
         return {"admitted": self._enrolled.admitted, "refused": self._enrolled.refused}
 
     def stop(self) -> None:

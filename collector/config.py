@@ -6,9 +6,13 @@ URL, are relative to the folder of the config file)::
     [collector]
     db_url = "sqlite:///rfhunt.db"
     bind = "tcp://127.0.0.1:5555"
-    pub_bind = "tcp://127.0.0.1:5556"     # live feed of emitter updates; omit for none
+    pub_bind = "tcp://127.0.0.1:5556"     # live feed (detections, emitters, alerts); omit for none
     relocate_interval_s = 2.0
     max_future_s = 86400                  # records dated further ahead are rejected
+    max_batch = 1000                      # most records stored in one transaction
+    stats_interval_s = 60                 # an event=stats log line this often
+    secret_key = "keys/collector.key_secret"   # CurveZMQ: the collector's keypair ...
+    enrolled_dir = "enrolled"             # ... and the folder of enrolled sensor keys (both or none)
 
     [localization]
     shadowing_db = 6.0
@@ -60,7 +64,8 @@ class CollectorConfig:
     bind : str
         ZeroMQ endpoint of the ROUTER socket sensors connect to.
     pub_bind : str or None
-        ZeroMQ endpoint of the PUB socket for the live emitter feed (None: no feed).
+        ZeroMQ endpoint of the PUB socket of the live feed: new detections, emitter updates
+        and alerts (None: no feed).
     relocate_interval_s : float
         Least time between two re-localisation passes, seconds.
     shadowing_db : float
@@ -91,6 +96,14 @@ class CollectorConfig:
         clock); 0 never.
     baseline_min_span_s : float
         A cell joins the baseline once its sightings span this long, seconds.
+    stats_interval_s : float
+        The running collector logs its counters this often, seconds.
+    secret_key : Path or None
+        The collector's CurveZMQ ``.key_secret`` file; with it the ROUTER socket admits
+        only sensors whose public key lies in ``enrolled_dir`` (see :mod:`collector.auth`).
+    enrolled_dir : Path or None
+        Folder of the enrolled sensors' public keys (``rfhunt keys enroll``); required
+        with ``secret_key``.
     """
 
     db_url: str = "sqlite:///rfhunt.db"
@@ -111,10 +124,19 @@ class CollectorConfig:
     motion_window_s: float = 300.0
     baseline_interval_s: float = 3600.0
     baseline_min_span_s: float = 6 * 3600.0
+    stats_interval_s: float = 60.0
+    secret_key: Path | None = None
+    enrolled_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.secret_key is None) != (self.enrolled_dir is None):
+            raise ConfigError("collector secret_key and enrolled_dir go together (CurveZMQ needs the collector's "
+                              ".key_secret file and the folder of enrolled sensor keys)")
 
 
 _SECTIONS = {
-    "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s"},
+    "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s",
+                  "stats_interval_s", "secret_key", "enrolled_dir"},
     "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s"},
     "judge": {"uplink_window_s", "suspicious_score", "rogue_score", "evidence_window_s", "motion_window_s",
               "baseline_interval_s", "baseline_min_span_s"},
@@ -179,7 +201,10 @@ def load_collector_config(path: str | Path | None = None) -> CollectorConfig:
             values[key] = _convert(key, value, where, path.parent)
     names = {f.name for f in fields(CollectorConfig)}
     assert set(values) <= names
-    cfg = CollectorConfig(**values)
+    try:
+        cfg = CollectorConfig(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [collector] {exc}") from None
     if cfg.rogue_score < cfg.suspicious_score:
         raise ConfigError(f"{path}: [judge] rogue_score {cfg.rogue_score} is below suspicious_score "
                           f"{cfg.suspicious_score}")
@@ -191,7 +216,15 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
         return _sqlite_relative_to(_string(value, where), base, where)
     if key in ("bind", "pub_bind"):
         return _string(value, where)
-    if key in ("relocate_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s",
+    if key in ("secret_key", "enrolled_dir"):
+        p = Path(_string(value, where)).expanduser()
+        p = p if p.is_absolute() else base / p
+        if key == "secret_key" and not p.is_file():
+            raise ConfigError(f"{where}: no such file {p}")
+        if key == "enrolled_dir" and not p.is_dir():
+            raise ConfigError(f"{where}: no such folder {p} (create it, then rfhunt keys enroll SENSOR.key --dir {p})")
+        return p
+    if key in ("relocate_interval_s", "stats_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s",
                "suspicious_score", "rogue_score", "evidence_window_s", "baseline_min_span_s"):
         return _positive(value, where)
     if key in ("motion_window_s", "baseline_interval_s"):

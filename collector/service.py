@@ -8,10 +8,11 @@ Protocol
     * ``{"ok": true, "seq": N, "dup": false}`` once the record is **committed** (``dup``
       true when (sensor_id, seq) was already stored, or a heartbeat is not newer than the
       last one);
-    * ``{"ok": false, "seq": N | null, "error": "..."}`` when the message is rejected
-      (``seq`` as far as the decoder could read it), is dated more than ``max_future_s``
-      ahead of the collector's clock, or the database refused the record (then the
-      sensor may resend).
+    * ``{"ok": false, "seq": N | null, "error": "...", "reason": "..."}`` when the message
+      is rejected (``seq`` as far as the decoder could read it; ``reason`` the class that
+      is counted), is dated more than ``max_future_s`` ahead of the collector's clock, or
+      the database refused the record; ``"retry": true`` is added when the fault is not
+      the record's (see :data:`RETRYABLE`): the sensor keeps it and sends it again.
 
     Messages over 16x the wire limit make ZeroMQ drop the connection (``MAXMSGSIZE``)
     instead of being read; smaller oversize ones are rejected with a reply.
@@ -24,8 +25,29 @@ Processing
     ``locate_window_s``) and all verdicts re-judged at most once per
     ``relocate_interval_s``, and once more when :meth:`Collector.run` ends. An emitter
     whose relocation fails is retried on the next passes and dropped after
-    :data:`MAX_RELOCATE_FAILURES`. With ``pub_bind`` set, each updated emitter is
-    published on a PUB socket as ``[b"emitter", json]``.
+    :data:`MAX_RELOCATE_FAILURES`. With ``pub_bind`` set, the live feed on a PUB socket
+    carries each new detection (``[b"detection", json]``, with its emitter), each updated
+    emitter (``[b"emitter", json]``) and each alert (``[b"alert", json]``).
+
+    :meth:`Collector.run` does the re-locating and judging in a second thread, so a pass
+    over many emitters never holds up receiving and acknowledging; that thread takes at
+    most about half of the time (after a pass of D seconds it waits at least D), so under
+    a heavy stream positions and verdicts lag instead of the ingest. :meth:`step` and
+    :meth:`flush` called directly (tools, tests) do everything in the caller's thread.
+
+Security
+    With ``secret_key`` and ``enrolled_dir`` configured the ROUTER socket is a CurveZMQ
+    server that admits only sensors whose public key is enrolled (:mod:`collector.auth`):
+    an unknown key is refused at the handshake, logged and counted (``refused``). A key
+    revoked while its sensor is connected is refused per message (reason
+    ``not_enrolled``, nothing stored), and a record whose ``sensor_id`` is not the name
+    its key was enrolled under is rejected (reason ``identity``).
+
+Counters
+    :meth:`Collector.stats` (and an ``event=stats`` log line every ``stats_interval_s``,
+    and ``event=stopped`` at the end): received, stored, duplicates, rejected by reason,
+    refused (CURVE handshakes), batches, and the outbox depth each sensor's newest
+    heartbeat reported.
 
 Rogue cells
     GSM downlink detections are associated by decoded identity (see
@@ -48,14 +70,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
 import zmq
 
 from collector.alerts import AlertDesk
-from collector.association import associate_detections
+from collector.association import Association, associate_detections
+from collector.auth import SensorGate
 from collector.baseline import learn_baseline
 from collector.cells import CellTracker, Fix
 from collector.config import CollectorConfig
@@ -64,7 +87,7 @@ from collector.localize import locate
 from collector.reference import Reference, load_reference
 from collector.refindex import ReferenceIndex
 from collector.rogue import RogueModel, judge_cells
-from collector.store import EmitterRow, Store
+from collector.store import DetectionRow, EmitterRow, Store
 from rfhunt.errors import RfhuntError, StoreError, WireError
 from rfhunt.records import MAX_MESSAGE_BYTES, Detection, Heartbeat, decode
 
@@ -76,10 +99,18 @@ ZMQ_MAX_MESSAGE_BYTES = 16 * MAX_MESSAGE_BYTES
 #: Relocation passes an emitter may fail before it is dropped from the pending set.
 MAX_RELOCATE_FAILURES = 3
 
+#: Rejections that are not the record's fault: the reply says ``"retry": true`` and the
+#: sensor keeps the record in its outbox (the database refused it, or the sensor's key is
+#: not enrolled now and may be again).
+RETRYABLE = frozenset({"store", "not_enrolled", "internal"})
+
+#: Longest an analysis pass waits for the ingest before locating its next emitter, s.
+GIVE_WAY_MAX_S = 0.5
+
 
 def relocate_emitters(
     store: Store, config: CollectorConfig, emitter_ids: Iterable[int], *, now_utc: float | None = None,
-    tracker: CellTracker | None = None,
+    tracker: CellTracker | None = None, pause: Callable[[], None] | None = None,
 ) -> tuple[set[int], dict[int, str]]:
     """Re-locate the given emitters from their recent detections.
 
@@ -87,7 +118,8 @@ def relocate_emitters(
     before its ``last_seen_utc``. A failure of one emitter does not stop the others. With a
     ``tracker``, a GSM downlink cell not judged ``known`` is also located from its last
     ``config.motion_window_s`` of detections (when three positions or more heard it then),
-    and that short-window position goes to the tracker as motion evidence.
+    and that short-window position goes to the tracker as motion evidence. ``pause`` is
+    called before each emitter (the running collector lets its ingest go first there).
 
     Returns
     -------
@@ -100,6 +132,8 @@ def relocate_emitters(
     done: set[int] = set()
     failed: dict[int, str] = {}
     for emitter_id in sorted(set(emitter_ids)):
+        if pause is not None:
+            pause()
         try:
             if _relocate_one(store, config, emitter_id, now, tracker):
                 done.add(emitter_id)
@@ -209,6 +243,11 @@ def rejudge(store: Store, reference: Reference, *, uplink_window_s: float = 3600
     return store_verdicts(store, emitters, verdicts, now)
 
 
+def detection_json(det: DetectionRow) -> dict[str, Any]:
+    """A stored detection as a JSON-ready dict (the live feed's payload)."""
+    return asdict(det)
+
+
 def emitter_json(em: EmitterRow) -> dict[str, Any]:
     """An emitter as a JSON-ready dict (the live feed's payload)."""
     out = asdict(em)
@@ -253,15 +292,34 @@ class Collector:
         self._index: ReferenceIndex | None = None
         self._last_baseline = time.monotonic()
         self._last_reference_check = time.monotonic()
-        self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}}
+        self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}, "batches": 0}
         self._lock = threading.Lock()
+        self._state_lock = threading.RLock()  # _pending, the tracker and the feed's queue
+        self._worker: threading.Thread | None = None
+        self._outbox_depths: dict[str, int] = {}  # sensor -> outbox depth of its newest heartbeat
+        self._sweep_all = True  # the next association pass reads every unassociated detection
+        self.store.keep_new_detections()
+        self._ingest_busy_until = 0.0  # monotonic time until which the ingest counts as busy
+        self._fresh: list[Association] = []  # associations the analysis thread has not seen yet
         self._pending: set[int] = set()
         self._relocate_failures: dict[int, int] = {}
         self._last_relocate = 0.0
         ctx = context or zmq.Context.instance()
+        self.gate: SensorGate | None = None
+        if config.secret_key is not None:
+            try:
+                self.gate = SensorGate(ctx, config.secret_key, config.enrolled_dir)
+            except Exception:
+                if self._own_store:
+                    self.store.close()
+                raise
         self._router = ctx.socket(zmq.ROUTER)
         self._router.setsockopt(zmq.LINGER, 1000)
         self._router.setsockopt(zmq.MAXMSGSIZE, ZMQ_MAX_MESSAGE_BYTES)
+        self._router.setsockopt(zmq.HEARTBEAT_IVL, 5000)  # ZMTP pings find dead peers
+        self._router.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
+        if self.gate is not None:
+            self.gate.secure(self._router)
         self._pub: zmq.Socket | None = None
         try:
             self._router.bind(config.bind)
@@ -271,6 +329,8 @@ class Collector:
                 self._pub.bind(config.pub_bind)
         except zmq.ZMQError as exc:
             self._close_sockets()
+            if self.gate is not None:
+                self.gate.stop()
             if self._own_store:
                 self.store.close()
             raise RfhuntError(f"cannot bind collector endpoint {config.bind} / {config.pub_bind}: {exc}") from None
@@ -279,7 +339,8 @@ class Collector:
         self._poller = zmq.Poller()
         self._poller.register(self._router, zmq.POLLIN)
         self.alerts = AlertDesk(self.store, self._publish if self._pub is not None else None)
-        log.info("collector bound endpoint=%s pub=%s store=%s", self.endpoint, self.pub_endpoint, self.store.url)
+        log.info("collector bound endpoint=%s pub=%s store=%s curve=%s", self.endpoint, self.pub_endpoint,
+                 self.store.url, "on" if self.gate else "off")
 
     def _publish(self, topic: bytes, payload: dict[str, Any]) -> None:
         """One message on the live feed (dropped with a warning if the socket is full)."""
@@ -292,9 +353,15 @@ class Collector:
 
     # ---------------------------------------------------------------- counters
     def stats(self) -> dict[str, Any]:
-        """A copy of the counters: received, stored, duplicates, rejected {reason class: n}."""
+        """A copy of the counters: received, stored, duplicates, rejected {reason class: n},
+        batches (transactions), outbox_depth {sensor: records waiting in its outbox, from its
+        newest heartbeat}, and with CURVE refused / admitted handshakes."""
         with self._lock:
-            return copy.deepcopy(self.counters)
+            out = copy.deepcopy(self.counters)
+            out["outbox_depth"] = dict(self._outbox_depths)
+        if self.gate is not None:
+            out.update(self.gate.counters())
+        return out
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -305,7 +372,10 @@ class Collector:
             rej = self.counters["rejected"]
             rej[reason_cls] = rej.get(reason_cls, 0) + 1
         log.warning("rejected peer=%s reason=%s seq=%s error=%r", identity.hex(), reason_cls, seq, error)
-        self._reply(identity, {"ok": False, "seq": seq, "error": error})
+        body: dict[str, Any] = {"ok": False, "seq": seq, "error": error, "reason": reason_cls}
+        if reason_cls in RETRYABLE:
+            body["retry"] = True  # not the record's fault: the sensor keeps it and sends it again
+        self._reply(identity, body)
 
     def _reply(self, identity: bytes, body: dict[str, Any]) -> None:
         try:
@@ -315,23 +385,77 @@ class Collector:
 
     # ---------------------------------------------------------------- the loop
     def run(self, stop_event: threading.Event, poll_timeout_ms: int = 100) -> None:
-        """Serve until ``stop_event`` is set, then locate what is still pending."""
+        """Serve until ``stop_event`` is set; then store and acknowledge what has arrived,
+        and locate and judge what is still pending.
+
+        Receiving, storing and associating run in this thread; re-locating and judging in
+        a second one (see the module notes).
+        """
         log.info("collector running endpoint=%s", self.endpoint)
-        while not stop_event.is_set():
-            try:
-                self.step(poll_timeout_ms)
-            except Exception:  # noqa: BLE001 - log a bug, keep serving
-                log.exception("collector step failed; going on")
-                stop_event.wait(poll_timeout_ms / 1000.0)
+        done = threading.Event()
+        self._worker = threading.Thread(target=self._analysis_loop, args=(done,), name="collector-analysis",
+                                        daemon=True)
+        self._worker.start()
+        last_stats = time.monotonic()
+        try:
+            while not stop_event.is_set():
+                try:
+                    self.step(poll_timeout_ms)
+                except Exception:  # noqa: BLE001 - log a bug, keep serving
+                    log.exception("collector step failed; going on")
+                    stop_event.wait(poll_timeout_ms / 1000.0)
+                if time.monotonic() - last_stats >= self.config.stats_interval_s:
+                    last_stats = time.monotonic()
+                    log.info("event=stats %s", self._summary())
+            # what has arrived is stored and acknowledged before stopping (the sensors
+            # resend anything later, so nothing in flight is lost either way)
+            while self._router.poll(0) and self._handle_batch():
+                pass
+            self._sweep_all = True
+            self._associate()  # anything a failed association pass left behind
+        finally:
+            done.set()
+            self._worker.join()
+            self._worker = None
         self.flush()
-        log.info("collector stopped %s", self._summary())
+        log.warning("event=stopped %s", self._summary())  # shown at the default log level too
+
+    def _analysis_loop(self, done: threading.Event) -> None:
+        """Re-locate and judge every ``relocate_interval_s`` while there is work, resting
+        after each pass at least as long as it took."""
+        rest = self.config.relocate_interval_s
+        while not done.wait(rest):
+            with self._state_lock:
+                idle = not self._pending and not self._fresh
+            if idle:
+                rest = self.config.relocate_interval_s
+                continue
+            t0 = time.monotonic()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - log a bug, try again on the next pass
+                log.exception("analysis pass failed; going on")
+            took = time.monotonic() - t0
+            rest = max(self.config.relocate_interval_s - took, took)
+            if took > self.config.relocate_interval_s:
+                log.info("event=analysis_pass seconds=%.2f rest_s=%.2f", took, rest)
+
+    def _give_way(self) -> None:
+        """Between two emitters of an analysis pass: wait while batches keep arriving, but
+        go on after ``GIVE_WAY_MAX_S`` so that positions lag a busy stream, never stop."""
+        t0 = time.monotonic()
+        while time.monotonic() < self._ingest_busy_until and time.monotonic() - t0 < GIVE_WAY_MAX_S:
+            time.sleep(0.005)
 
     def step(self, timeout_ms: int = 100) -> int:
-        """Wait up to ``timeout_ms`` for messages, handle a batch; return messages read."""
+        """Wait up to ``timeout_ms`` for messages, handle a batch; return messages read.
+
+        Outside :meth:`run`, also re-locates and judges when that is due."""
         n = 0
         if self._poller.poll(timeout_ms):
             n = self._handle_batch()
-        if self._pending and time.monotonic() - self._last_relocate >= self.config.relocate_interval_s:
+        if self._worker is None and self._pending and \
+                time.monotonic() - self._last_relocate >= self.config.relocate_interval_s:
             self.flush()
         return n
 
@@ -339,19 +463,29 @@ class Collector:
         """Re-locate the emitters touched since the last pass and re-judge; raise or update
         alerts; publish changes. ``now_utc`` dates the updates (default: the clock)."""
         now = time.time() if now_utc is None else now_utc
-        pending, self._pending = self._pending, set()
+        with self._state_lock:
+            fresh, self._fresh = self._fresh, []
+            pending, self._pending = self._pending, set()
+        self._apply(fresh)
+        self._sweep_all = True  # now and then, also what other writers of the database left unassociated
         self._last_relocate = time.monotonic()
-        located, failed = relocate_emitters(self.store, self.config, pending, now_utc=now, tracker=self.tracker)
+        in_worker = self._worker is not None and threading.current_thread() is self._worker
+        located, failed = relocate_emitters(self.store, self.config, pending, now_utc=now, tracker=self.tracker,
+                                            pause=self._give_way if in_worker else None)
+        retry = set()
         for emitter_id in located:
             self._relocate_failures.pop(emitter_id, None)
         for emitter_id, error in failed.items():
             n = self._relocate_failures.get(emitter_id, 0) + 1
             if n < MAX_RELOCATE_FAILURES:
                 self._relocate_failures[emitter_id] = n
-                self._pending.add(emitter_id)
+                retry.add(emitter_id)
             else:
                 self._relocate_failures.pop(emitter_id, None)
                 log.error("relocate gave up emitter=%d failures=%d error=%r", emitter_id, n, error)
+        if retry:
+            with self._state_lock:
+                self._pending |= retry
         try:
             self._refresh_knowledge()
         except Exception as exc:  # noqa: BLE001 - the old knowledge stays; tried again later
@@ -362,8 +496,8 @@ class Collector:
             emitters, verdicts = judge_store(self.store, self.reference, uplink_window_s=self.config.uplink_window_s,
                                              tracker=self.tracker, index=self.index, model=self.model)
             changed = store_verdicts(self.store, emitters, verdicts, now)
-            fresh = {e.id: e for e in self.store.emitters(kind="gsm_downlink")}
-            self.alerts.update(list(fresh.values()), verdicts, now)
+            fresh_cells = {e.id: e for e in self.store.emitters(kind="gsm_downlink")}
+            self.alerts.update(list(fresh_cells.values()), verdicts, now)
         except Exception as exc:  # noqa: BLE001 - judged again on the next pass
             log.error("rejudge failed error=%r", _describe(exc))
         if self._pub is not None:
@@ -409,31 +543,62 @@ class Collector:
         return flags
 
     def _associate(self) -> None:
+        """Associate the detections just stored (those this store inserted; every unassociated
+        one in the database on the first pass and after a failure)."""
+        new = self.store.take_new_detections()
         try:
-            res = associate_detections(self.store)
+            if self._sweep_all:
+                res = associate_detections(self.store)
+                self._sweep_all = False
+            else:
+                res = associate_detections(self.store, pending=new)
         except Exception as exc:  # noqa: BLE001 - retried with the next new detection
             log.error("association failed error=%r", _describe(exc))
+            self._sweep_all = True  # the next pass reads every unassociated detection
             return
-        self._pending |= res.touched
-        self._pending -= res.deleted
-        try:
-            self.tracker.update(self.store, res)
-        except Exception as exc:  # noqa: BLE001 - the evidence is read again on a restart
-            log.error("evidence update failed error=%r", _describe(exc))
+        with self._state_lock:
+            self._pending |= res.touched
+            self._pending -= res.deleted
+            if self._worker is not None:  # the analysis thread owns the tracker and the feed
+                self._fresh.append(res)
+                return
+        self._apply([res])
+
+    def _apply(self, results: list[Association]) -> None:
+        """Give association results to the cell tracker and publish the new detections."""
+        for res in results:
+            try:
+                self.tracker.update(self.store, res)
+            except Exception as exc:  # noqa: BLE001 - the evidence is read again on a restart
+                log.error("evidence update failed error=%r", _describe(exc))
+            if self._pub is not None:
+                for emitter_id, rows in res.added.items():
+                    if emitter_id in res.deleted:
+                        continue
+                    for d in rows:
+                        self._publish(b"detection", detection_json(d))
 
     def _handle_batch(self) -> int:
         batch: list[tuple[bytes, Detection | Heartbeat]] = []
         n = 0
+        gate = self.gate
         while n < self.config.max_batch:
             try:
-                frames = self._router.recv_multipart(zmq.NOBLOCK)
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=gate is None)
             except zmq.Again:
                 break
             n += 1
             self._count("received")
+            user = None
+            if gate is not None:
+                user = frames[-1].get("User-Id")
+                frames = [f.bytes for f in frames]
             identity, payload = frames[0], frames[1:]
             if len(payload) != 1:
                 self._reject(identity, "framing", f"expected 1 frame, got {len(payload)}", None)
+                continue
+            if gate is not None and not gate.is_enrolled(user):
+                self._reject(identity, "not_enrolled", f"the key {user} is not enrolled (revoked?)", None)
                 continue
             try:
                 rec = decode(payload[0])
@@ -444,6 +609,12 @@ class Collector:
                 log.exception("decoder failed peer=%s", identity.hex())
                 self._reject(identity, "internal", f"{type(exc).__name__}: {exc}", None)
                 continue
+            if gate is not None:
+                name = gate.name_of(user)
+                if name != rec.sensor_id:
+                    self._reject(identity, "identity", f"sensor_id {rec.sensor_id!r} is not the name its key was "
+                                 f"enrolled under ({name!r})", rec.seq)
+                    continue
             ahead_s = rec.t_utc - time.time()
             if ahead_s > self.config.max_future_s:
                 self._reject(identity, "future", f"t_utc {rec.t_utc} of {rec.sensor_id} is {ahead_s:.0f} s ahead "
@@ -452,6 +623,8 @@ class Collector:
             batch.append((identity, rec))
         if batch:
             self._store_batch(batch)
+        if n:
+            self._ingest_busy_until = time.monotonic() + 0.05
         return n
 
     def _store_batch(self, batch: list[tuple[bytes, Detection | Heartbeat]]) -> None:
@@ -464,12 +637,17 @@ class Collector:
             flags = [self._store_one(identity, rec) for identity, rec in batch]
         done = [(identity, rec, ok) for (identity, rec), ok in zip(batch, flags) if ok is not None]
         stored = sum(1 for *_, ok in done if ok)
-        self._count("stored", stored)
-        self._count("duplicates", len(done) - stored)
+        with self._lock:
+            self.counters["stored"] += stored
+            self.counters["duplicates"] += len(done) - stored
+            self.counters["batches"] += 1
         for identity, rec, ok in done:
             self._reply(identity, {"ok": True, "seq": rec.seq, "dup": not ok})
-        log.info("stored batch=%d new=%d dup=%d refused=%d", len(batch), stored, len(done) - stored,
-                 len(batch) - len(done))
+            if ok and isinstance(rec, Heartbeat) and rec.outbox_depth is not None:
+                with self._lock:
+                    self._outbox_depths[rec.sensor_id] = rec.outbox_depth
+        log.debug("stored batch=%d new=%d dup=%d refused=%d", len(batch), stored, len(done) - stored,
+                  len(batch) - len(done))
         if any(ok and isinstance(rec, Detection) for _, rec, ok in done):
             self._associate()
 
@@ -487,7 +665,13 @@ class Collector:
     def _summary(self) -> str:
         s = self.stats()
         rej = " ".join(f"rejected_{k}={v}" for k, v in sorted(s["rejected"].items()))
-        return f"received={s['received']} stored={s['stored']} duplicates={s['duplicates']} {rej}".strip()
+        with self._state_lock:
+            pending = len(self._pending)
+        extra = f" refused={s['refused']} admitted={s['admitted']}" if "refused" in s else ""
+        return (f"received={s['received']} stored={s['stored']} duplicates={s['duplicates']} "
+                f"rejected={sum(s['rejected'].values())} batches={s['batches']} pending_emitters={pending} "
+                f"sensors_reporting={len(s['outbox_depth'])} outbox_depth={sum(s['outbox_depth'].values())}"
+                f"{extra} {rej}").strip()
 
     # ---------------------------------------------------------------- shutdown
     def _close_sockets(self) -> None:
@@ -496,8 +680,11 @@ class Collector:
             self._pub.close()
 
     def close(self) -> None:
-        """Close the sockets and (if this collector opened it) the store."""
+        """Close the sockets, stop the CURVE gate and (if this collector opened it) the store."""
         self._close_sockets()
+        if self.gate is not None:
+            self.gate.stop()
+        self.store.keep_new_detections(False)
         if self._own_store:
             self.store.close()
 

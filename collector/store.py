@@ -12,6 +12,7 @@ powers dBm, distances metres, angles degrees clockwise from north.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -400,6 +401,40 @@ def _row(cls: type, obj: Any) -> Any:
     return cls(**vals)
 
 
+#: PostgreSQL advisory lock key held while a store migrates its database.
+_MIGRATION_LOCK = 0x7266_6875_6E74  # "rfhunt"
+
+#: Sensor columns a batch of records may change.
+_SENSOR_STATE = ("mobile", "lat", "lon", "last_position_utc", "last_heartbeat_utc", "samples_read",
+                 "dropped_samples", "source_state")
+
+_DET_COLUMNS = ("sensor_id", "seq", "t_utc", "sensor_lat", "sensor_lon", "kind", "freq_hz", "channel",
+                "bandwidth_hz", "power_dbm", "snr_db", "features")
+# One JSON array of the rows as the only parameter: the statement's text never changes (the
+# driver parses it once, the server plans it once) and the server decodes the rows in C.
+# Floats survive exactly: Python writes the shortest text that reads back to the same double.
+_PG_INSERT_DETECTIONS = (
+    "INSERT INTO detections (" + ", ".join(_DET_COLUMNS) + ") "
+    "SELECT " + ", ".join(_DET_COLUMNS) + " FROM json_to_recordset(%(rows)s::json) AS r("
+    "sensor_id varchar, seq bigint, t_utc float8, sensor_lat float8, sensor_lon float8, kind varchar, "
+    "freq_hz float8, channel int, bandwidth_hz float8, power_dbm float8, snr_db float8, features json) "
+    "ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING id, sensor_id, seq"
+)
+
+
+def _track(st: dict[str, Any], t_utc: float, lat: float, lon: float, mobile: bool | None,
+           points: list[dict[str, Any]], dirty: set[str]) -> None:
+    """Move a sensor (its state dict ``st``) if ``t_utc`` is its newest position, and add a
+    track point for a mobile sensor (``mobile``: what the record says, else what is stored)
+    or a changed position to ``points``."""
+    if (st["lat"], st["lon"]) != (lat, lon) or (st["mobile"] if mobile is None else mobile):
+        points.append({"sensor_id": st["sensor_id"], "t_utc": t_utc, "lat": lat, "lon": lon})
+    if st["last_position_utc"] is None or t_utc >= st["last_position_utc"]:
+        if (st["lat"], st["lon"], st["last_position_utc"]) != (lat, lon, t_utc):
+            st["lat"], st["lon"], st["last_position_utc"] = lat, lon, t_utc
+            dirty.add(st["sensor_id"])
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -426,6 +461,8 @@ class Store:
         self._url = url
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._emitter_ids: dict[str, int] = {}
+        self._known_sensors: set[str] = set()  # sensors never go away: rows known to exist
+        self._new_rows: list[DetectionRow] | None = None  # see keep_new_detections
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -459,6 +496,9 @@ class Store:
             raise StoreError(f"database URL {shown}: dialect {engine.dialect.name!r} unsupported (sqlite, postgresql)")
         try:
             with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    # collectors starting together on one database migrate it one at a time
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(k)s)", {"k": _MIGRATION_LOCK})
                 _upgrade(conn)
         except SQLAlchemyError as exc:
             engine.dispose()
@@ -510,7 +550,7 @@ class Store:
     # ----------------------------------------------------------------- writing records
     def add_detection(self, det: Detection) -> bool:
         """Store one detection; return False if its (sensor_id, seq) was already stored."""
-        return self._write(lambda s: self._add_detection(s, det))
+        return self.add_batch([det])[0]
 
     def add_heartbeat(self, hb: Heartbeat) -> bool:
         """Update the sensor's status from a heartbeat and add its position to the track.
@@ -518,47 +558,140 @@ class Store:
         Returns False (and changes nothing but the track) when the heartbeat is not newer
         than the last one stored for the sensor: a resend or a late arrival.
         """
-        return self._write(lambda s: self._add_heartbeat(s, hb))
+        return self.add_batch([hb])[0]
 
     def add_batch(self, records: Sequence[Detection | Heartbeat]) -> list[bool]:
-        """Store many records in one transaction; per record, True if stored, False if a duplicate."""
+        """Store many records in one transaction; per record, True if stored, False if a duplicate.
 
-        def work(session: Session) -> list[bool]:
-            for rec in records:
-                if not isinstance(rec, (Detection, Heartbeat)):
-                    raise StoreError(f"cannot store {type(rec).__name__}: not a Detection or Heartbeat")
-            sensors: dict[str, SensorModel] = {}  # each sensor row read (and locked) once per batch
-            for sid in sorted({rec.sensor_id for rec in records}):
-                self._ensure_sensor(session, sid, sensors)
-            stored = self._insert_detections(session, [r for r in records if isinstance(r, Detection)])
-            out, seen = [], set()
-            for rec in records:
-                if isinstance(rec, Detection):
-                    key = (rec.sensor_id, rec.seq)
-                    new = key in stored and key not in seen
-                    seen.add(key)
-                    if new:
-                        self._track(session, sensors[rec.sensor_id], rec.t_utc, rec.sensor_lat, rec.sensor_lon)
-                    out.append(new)
-                else:
-                    out.append(self._add_heartbeat(session, rec, sensors))
-            return out
+        The write is a handful of bulk statements whatever the batch size: the sensors'
+        rows are created if new and read (locked on PostgreSQL) in one statement, the
+        detections go in with one ``INSERT ... ON CONFLICT (sensor_id, seq) DO NOTHING``
+        (so a record stored by another collector process sharing the database counts as a
+        duplicate, never as a second row), then track points and sensor states in one
+        statement each.
 
-        return self._write(work)
+        Raises
+        ------
+        StoreError
+            If a record is not a Detection or Heartbeat, or the database refuses the batch
+            (nothing of it is stored then).
+        """
+        for rec in records:
+            if not isinstance(rec, (Detection, Heartbeat)):
+                raise StoreError(f"cannot store {type(rec).__name__}: not a Detection or Heartbeat")
+        if not records:
+            return []
+        new_rows: list[DetectionRow] = []
+        out = self._write_core(lambda conn: self._add_batch(conn, records, new_rows))
+        self._known_sensors.update(rec.sensor_id for rec in records)  # committed now
+        if self._new_rows is not None:
+            self._new_rows.extend(new_rows)
+        return out
 
-    def _insert(self, session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
-        """INSERT ... ON CONFLICT DO NOTHING; True if a row went in."""
-        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-        key = next(iter(model.__table__.primary_key.columns))
-        stmt = dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(key)
-        return session.execute(stmt).first() is not None
+    def keep_new_detections(self, keep: bool = True) -> None:
+        """From now on remember the detections this store inserts, for
+        :meth:`take_new_detections` (the collector's association reads them from there
+        instead of reading them back from the database); ``keep=False`` stops that."""
+        if not keep:
+            self._new_rows = None
+        elif self._new_rows is None:
+            self._new_rows = []
 
-    def _insert_detections(self, session: Session, dets: Sequence[Detection]) -> set[tuple[str, int]]:
-        """INSERT ... ON CONFLICT DO NOTHING of many detections in one executemany (SQLAlchemy
-        batches the rows); returns the (sensor_id, seq) of those that went in."""
+    def take_new_detections(self) -> list[DetectionRow]:
+        """The detections inserted through this store since the last call (after
+        :meth:`keep_new_detections`), as stored, unassociated; in insertion order."""
+        rows, self._new_rows = (self._new_rows or []), ([] if self._new_rows is not None else None)
+        return rows
+
+    def _write_core(self, work: Any) -> Any:
+        """Run ``work(connection)`` in one Core transaction; database errors become StoreError."""
+        try:
+            with self._engine.begin() as conn:
+                return work(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {self.url} refused a write: {_short(exc)}") from None
+
+    def _add_batch(self, conn: Connection, records: Sequence[Detection | Heartbeat],
+                   new_rows: list[DetectionRow]) -> list[bool]:
+        sensors = self._lock_sensors(conn, sorted({rec.sensor_id for rec in records}))
+        dets = [r for r in records if isinstance(r, Detection)]
+        stored = self._insert_detections(conn, dets)
+        points: list[dict[str, Any]] = []
+        dirty: set[str] = set()
+        out, seen = [], set()
+        for rec in records:
+            st = sensors[rec.sensor_id]
+            if isinstance(rec, Detection):
+                key = (rec.sensor_id, rec.seq)
+                new = key in stored and key not in seen
+                seen.add(key)
+                if new:
+                    if self._new_rows is not None:
+                        new_rows.append(DetectionRow(
+                            stored[key], rec.sensor_id, rec.seq, rec.t_utc, rec.sensor_lat, rec.sensor_lon, rec.kind,
+                            rec.freq_hz, rec.channel, rec.bandwidth_hz, rec.power_dbm, rec.snr_db, dict(rec.features),
+                            None))
+                    _track(st, rec.t_utc, rec.sensor_lat, rec.sensor_lon, None, points, dirty)
+                out.append(new)
+                continue
+            _track(st, rec.t_utc, rec.sensor_lat, rec.sensor_lon, rec.mobile, points, dirty)
+            if st["last_heartbeat_utc"] is not None and rec.t_utc <= st["last_heartbeat_utc"]:
+                out.append(False)
+                continue
+            st.update(mobile=rec.mobile, last_heartbeat_utc=rec.t_utc, samples_read=rec.samples_read,
+                      dropped_samples=rec.dropped_samples, source_state=rec.source_state)
+            dirty.add(rec.sensor_id)
+            out.append(True)
+        if points:
+            pos_t = SensorPositionModel.__table__
+            conn.execute(self._dialect.insert(pos_t).on_conflict_do_nothing(index_elements=["sensor_id", "t_utc"]),
+                         points)
+        if dirty:
+            sen_t = SensorModel.__table__
+            conn.execute(update(sen_t).where(sen_t.c.sensor_id == bindparam("b_sid"))
+                         .values({c: bindparam(f"b_{c}") for c in _SENSOR_STATE}),
+                         [{"b_sid": sid, **{f"b_{c}": sensors[sid][c] for c in _SENSOR_STATE}} for sid in sorted(dirty)])
+        return out
+
+    @property
+    def _dialect(self) -> Any:
+        return sqlite if self._engine.dialect.name == "sqlite" else postgresql
+
+    def _lock_sensors(self, conn: Connection, sensor_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Create the sensors not yet known and read every one's state (locking the rows on
+        PostgreSQL, in id order, so concurrent writers of one sensor take turns)."""
+        sen_t = SensorModel.__table__
+        new = [sid for sid in sensor_ids if sid not in self._known_sensors]
+        if new:
+            conn.execute(self._dialect.insert(sen_t).on_conflict_do_nothing(index_elements=["sensor_id"]),
+                         [{"sensor_id": sid} for sid in new])
+        stmt = select(sen_t.c.sensor_id, *(sen_t.c[c] for c in _SENSOR_STATE)).where(
+            sen_t.c.sensor_id.in_(sensor_ids)).order_by(sen_t.c.sensor_id)
+        if self._engine.dialect.name != "sqlite":
+            stmt = stmt.with_for_update()
+        state = {row[0]: dict(zip(_SENSOR_STATE, row[1:])) for row in conn.execute(stmt)}
+        missing = [sid for sid in sensor_ids if sid not in state]
+        if missing:  # known to this store once, but gone (a database restored from a backup)
+            self._known_sensors.difference_update(missing)
+            return self._lock_sensors(conn, sensor_ids)
+        for sid in sensor_ids:
+            state[sid]["sensor_id"] = sid
+        return state
+
+    def _insert_detections(self, conn: Connection, dets: Sequence[Detection]) -> dict[tuple[str, int], int]:
+        """Insert detections, skipping any (sensor_id, seq) already stored; returns the row
+        id of each (sensor_id, seq) that went in.
+
+        PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(rows)`` (a statement
+        of fixed text whatever the batch size); SQLite a multi-row INSERT with RETURNING per
+        page of rows.
+        """
         if not dets:
-            return set()
-        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+            return {}
+        if self._engine.dialect.name == "postgresql":
+            rows = json.dumps([d.__dict__ for d in dets], separators=(",", ":"), allow_nan=False)
+            res = conn.exec_driver_sql(_PG_INSERT_DETECTIONS, {"rows": rows})
+            return {(sid, seq): i for i, sid, seq in res}
         names = [f.name for f in fields(Detection)]
         rows = []
         for det in dets:
@@ -566,55 +699,16 @@ class Store:
             row["features"] = dict(det.features)
             rows.append(row)
         table = DetectionModel.__table__
-        stmt = (dialect.insert(table).on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-                .returning(table.c.sensor_id, table.c.seq))
-        return {(sid, seq) for sid, seq in session.execute(stmt, rows)}
+        stmt = (sqlite.insert(table).on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
+                .returning(table.c.id, table.c.sensor_id, table.c.seq))
+        return {(sid, seq): i for i, sid, seq in conn.execute(stmt, rows)}
 
-    def _ensure_sensor(self, session: Session, sensor_id: str, cache: dict[str, SensorModel] | None = None
-                       ) -> SensorModel:
-        if cache is not None and sensor_id in cache:
-            return cache[sensor_id]
-        self._insert(session, SensorModel, {"sensor_id": sensor_id}, ["sensor_id"])
-        sensor = session.get(SensorModel, sensor_id, with_for_update=session.get_bind().dialect.name != "sqlite")
-        assert sensor is not None
-        if cache is not None:
-            cache[sensor_id] = sensor
-        return sensor
-
-    def _track(self, session: Session, sensor: SensorModel, t_utc: float, lat: float, lon: float,
-               mobile: bool | None = None) -> None:
-        """Move the sensor if ``t_utc`` is its newest position; add a track point for a mobile
-        sensor (``mobile``: what the record says, else what is stored) or a changed position."""
-        moved = (sensor.lat, sensor.lon) != (lat, lon)
-        if moved or (sensor.mobile if mobile is None else mobile):
-            self._insert(
-                session, SensorPositionModel,
-                {"sensor_id": sensor.sensor_id, "t_utc": t_utc, "lat": lat, "lon": lon},
-                ["sensor_id", "t_utc"],
-            )
-        if sensor.last_position_utc is None or t_utc >= sensor.last_position_utc:
-            sensor.lat, sensor.lon, sensor.last_position_utc = lat, lon, t_utc
-
-    def _add_detection(self, session: Session, det: Detection, cache: dict[str, SensorModel] | None = None) -> bool:
-        sensor = self._ensure_sensor(session, det.sensor_id, cache)
-        values = {f.name: getattr(det, f.name) for f in fields(Detection)}
-        values["features"] = dict(det.features)
-        stored = self._insert(session, DetectionModel, values, ["sensor_id", "seq"])
-        if stored:
-            self._track(session, sensor, det.t_utc, det.sensor_lat, det.sensor_lon)
-        return stored
-
-    def _add_heartbeat(self, session: Session, hb: Heartbeat, cache: dict[str, SensorModel] | None = None) -> bool:
-        sensor = self._ensure_sensor(session, hb.sensor_id, cache)
-        self._track(session, sensor, hb.t_utc, hb.sensor_lat, hb.sensor_lon, hb.mobile)
-        if sensor.last_heartbeat_utc is not None and hb.t_utc <= sensor.last_heartbeat_utc:
-            return False
-        sensor.mobile = hb.mobile
-        sensor.last_heartbeat_utc = hb.t_utc
-        sensor.samples_read = hb.samples_read
-        sensor.dropped_samples = hb.dropped_samples
-        sensor.source_state = hb.source_state
-        return True
+    def _insert(self, session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
+        """INSERT ... ON CONFLICT DO NOTHING; True if a row went in."""
+        dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+        key = next(iter(model.__table__.primary_key.columns))
+        stmt = dialect.insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict).returning(key)
+        return session.execute(stmt).first() is not None
 
     # ----------------------------------------------------------------- emitters
     def get_or_create_emitter(self, assoc_key: str, kind: str, freq_hz: float, channel: int | None) -> int:
@@ -648,7 +742,23 @@ class Store:
         self.assign_many({emitter_id: detection_ids})
 
     def assign_many(self, assignments: dict[int, Sequence[int]]) -> None:
-        """:meth:`assign_detections` for several emitters in one transaction."""
+        """:meth:`assign_detections` for several emitters in one transaction.
+
+        On PostgreSQL this is three statements whatever the number of detections (the
+        emitters locked in id order, one ``UPDATE ... FROM unnest(...) WHERE emitter_id IS
+        NULL`` of the detections, one of the emitters' counts), safe against another
+        collector process assigning the same detections at the same time: a detection goes
+        to whichever commits first, and counts are incremented, not overwritten.
+
+        Raises
+        ------
+        StoreError
+            If an emitter does not exist (then this store forgets the ids it cached for
+            those emitters' keys).
+        """
+        if self._engine.dialect.name == "postgresql":
+            self._write_core(lambda conn: self._assign_many_pg(conn, assignments))
+            return
         det_t, em_t = DetectionModel.__table__, EmitterModel.__table__
 
         def work(session: Session) -> None:
@@ -662,6 +772,7 @@ class Store:
             state = {row[0]: list(row[1:]) for row in session.execute(stmt)}
             missing = [e for e in wanted if e not in state]
             if missing:
+                self._forget_emitters(missing)
                 raise StoreError(f"no emitter with id {missing[0]}")
             owner = {}
             for eid in wanted:
@@ -691,6 +802,51 @@ class Store:
                 [{"b_id": e, "b_n": state[e][0], "b_first": state[e][1], "b_last": state[e][2]} for e in touched])
 
         self._write(work)
+
+    def _forget_emitters(self, emitter_ids: Iterable[int]) -> None:
+        gone = set(emitter_ids)
+        self._emitter_ids = {k: v for k, v in self._emitter_ids.items() if v not in gone}
+
+    def _assign_many_pg(self, conn: Connection, assignments: dict[int, Sequence[int]]) -> None:
+        wanted = sorted(assignments)
+        if not wanted:
+            return
+        have = {r[0] for r in conn.exec_driver_sql(
+            "SELECT id FROM emitters WHERE id = ANY(%(ids)s::int[]) ORDER BY id FOR UPDATE", {"ids": wanted})}
+        missing = [e for e in wanted if e not in have]
+        if missing:
+            self._forget_emitters(missing)
+            raise StoreError(f"no emitter with id {missing[0]}")
+        owner: dict[int, int] = {}
+        for eid in wanted:
+            for i in assignments[eid]:
+                owner.setdefault(int(i), eid)  # a detection given twice goes to the first emitter
+        if not owner:
+            return
+        ids = sorted(owner)
+        res = conn.exec_driver_sql(
+            "UPDATE detections AS d SET emitter_id = v.eid FROM unnest(%(ids)s::int[], %(eids)s::int[]) AS v(id, eid) "
+            "WHERE d.id = v.id AND d.emitter_id IS NULL RETURNING d.emitter_id, d.t_utc",
+            {"ids": ids, "eids": [owner[i] for i in ids]})
+        agg: dict[int, list[Any]] = {}
+        for eid, t in res:
+            a = agg.get(eid)
+            if a is None:
+                agg[eid] = [1, t, t]
+            else:
+                a[0] += 1
+                a[1] = min(a[1], t)
+                a[2] = max(a[2], t)
+        if not agg:
+            return
+        eids = sorted(agg)
+        conn.exec_driver_sql(
+            "UPDATE emitters AS e SET n_detections = COALESCE(e.n_detections, 0) + v.n, "
+            "first_seen_utc = LEAST(e.first_seen_utc, v.lo), last_seen_utc = GREATEST(e.last_seen_utc, v.hi) "
+            "FROM unnest(%(ids)s::int[], %(n)s::int[], %(lo)s::float8[], %(hi)s::float8[]) AS v(id, n, lo, hi) "
+            "WHERE e.id = v.id",
+            {"ids": eids, "n": [agg[e][0] for e in eids], "lo": [agg[e][1] for e in eids],
+             "hi": [agg[e][2] for e in eids]})
 
     def update_emitter(self, emitter_id: int, **values: Any) -> None:
         """Set location / verdict columns of one emitter (names in :data:`EMITTER_UPDATABLE`)."""
@@ -768,15 +924,16 @@ class Store:
         if kind is not None:
             stmt = stmt.where(DetectionModel.kind == kind)
         # plain rows, not ORM objects: reading thousands of detections is a hot path
-        stmt = stmt.with_only_columns(*DetectionModel.__table__.columns)
+        cols = DetectionModel.__table__.c
+        stmt = stmt.with_only_columns(*(cols[name] for name in _DETECTION_FIELDS))  # in DetectionRow's order
+        i_feat = _DETECTION_FIELDS.index("features")
 
         def work(session: Session) -> list[DetectionRow]:
             out = []
             for r in session.execute(stmt):
-                m = r._mapping
-                vals = {name: m[name] for name in _DETECTION_FIELDS}
-                vals["features"] = dict(vals["features"] or {})
-                out.append(DetectionRow(**vals))
+                vals = list(r)
+                vals[i_feat] = dict(vals[i_feat] or {})
+                out.append(DetectionRow(*vals))
             return out
 
         return self._read(work)
@@ -789,13 +946,22 @@ class Store:
         chans = sorted(set(channels))
         if not chans:
             return []
-        stmt = (select(DetectionModel.sensor_id, DetectionModel.channel, DetectionModel.t_utc,
-                       DetectionModel.emitter_id, DetectionModel.sensor_lat, DetectionModel.sensor_lon)
-                .join(EmitterModel, EmitterModel.id == DetectionModel.emitter_id)
-                .where(DetectionModel.channel.in_(chans), DetectionModel.t_utc >= since_utc,
-                       DetectionModel.t_utc <= until_utc, EmitterModel.assoc_key.like(f"{key_prefix}%:bsic:%"))
-                .order_by(DetectionModel.t_utc))
-        return self._read(lambda s: [CellSighting(*row) for row in s.execute(stmt)])
+        # the cells first (a small table), then only their detections (by the emitter_id
+        # index): the time range alone would scan every detection of the window
+        cells_q = select(EmitterModel.id).where(EmitterModel.assoc_key.like(f"{key_prefix}%:bsic:%"))
+
+        def work(session: Session) -> list[CellSighting]:
+            cells = sorted(session.scalars(cells_q))
+            if not cells:
+                return []
+            stmt = (select(DetectionModel.sensor_id, DetectionModel.channel, DetectionModel.t_utc,
+                           DetectionModel.emitter_id, DetectionModel.sensor_lat, DetectionModel.sensor_lon)
+                    .where(DetectionModel.emitter_id.in_(cells), DetectionModel.channel.in_(chans),
+                           DetectionModel.t_utc >= since_utc, DetectionModel.t_utc <= until_utc)
+                    .order_by(DetectionModel.t_utc, DetectionModel.id))
+            return [CellSighting(*row) for row in session.execute(stmt)]
+
+        return self._read(work)
 
     def sensor_clocks(self) -> dict[str, float]:
         """Each sensor's newest time, Unix s: its latest detection or heartbeat."""
@@ -827,6 +993,12 @@ class Store:
             if not ids:
                 return set()
             sources = set(session.scalars(select(DetectionModel.emitter_id).where(DetectionModel.id.in_(ids))))
+            if session.get_bind().dialect.name != "sqlite":
+                # lock both sides in id order, as assign_many does: counts recomputed below
+                # cannot then lose another collector's concurrent increment
+                session.execute(select(EmitterModel.id).where(
+                    EmitterModel.id.in_(sorted((sources | {to_emitter_id}) - {None})))
+                    .order_by(EmitterModel.id).with_for_update())
             session.execute(update(DetectionModel).where(DetectionModel.id.in_(ids)).values(emitter_id=to_emitter_id))
             deleted = set()
             for eid in sources | {to_emitter_id}:

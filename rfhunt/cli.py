@@ -89,7 +89,7 @@ def cmd_sensor(args: argparse.Namespace) -> int:
     log.warning("event=start sensor=%s source=%s collector=%s outbox=%s queued=%d", cfg.sensor_id, cfg.source,
                 cfg.collector, outbox_path, pub.pending)
     try:
-        node = SensorNode(cfg, source, pos, pub.send)
+        node = SensorNode(cfg, source, pos, pub.send, outbox_depth=lambda: pub.pending)
         stats = node.run(stop)
         pub.flush(timeout_s=10.0)
         ob = pub.outbox.stats()

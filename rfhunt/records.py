@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rfhunt.errors import WireError
@@ -89,6 +89,9 @@ class Heartbeat:
     dropped_samples : int
         Samples the source lost since start (USB overflow, network stall, recording gap).
     scans_done : int
+    outbox_depth : int or None
+        Records in the sensor's outbox waiting for the collector's acknowledgement (None:
+        not told; the field is then left out of the message).
     """
 
     sensor_id: str
@@ -101,10 +104,24 @@ class Heartbeat:
     samples_read: int
     dropped_samples: int
     scans_done: int
+    outbox_depth: int | None = None
 
 
 RECORD_TYPES: dict[str, type] = {"detection": Detection, "heartbeat": Heartbeat}
 _TYPE_OF = {cls: name for name, cls in RECORD_TYPES.items()}
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in RECORD_TYPES.values()}
+_NAMES = {name: frozenset(_FIELDS[cls]) for name, cls in RECORD_TYPES.items()}
+#: Fields a message may leave out.
+_OPTIONAL = frozenset({"features", "outbox_depth"})
+
+
+def _as_dict(record: Detection | Heartbeat) -> dict[str, Any]:
+    """The record's fields (features copied: they are scalars, so a shallow copy is a deep one)."""
+    out = {n: getattr(record, n) for n in _FIELDS[type(record)]}
+    if "features" in out:
+        feats = out["features"]
+        out["features"] = dict(feats) if isinstance(feats, dict) else feats
+    return out
 
 
 def encode(record: Detection | Heartbeat) -> bytes:
@@ -113,8 +130,11 @@ def encode(record: Detection | Heartbeat) -> bytes:
         type_name = _TYPE_OF[type(record)]
     except KeyError:
         raise WireError(f"cannot encode {type(record).__name__}: not a wire record") from None
-    _validate(type_name, asdict(record))
-    body = {"v": WIRE_VERSION, "type": type_name, **asdict(record)}
+    values = _as_dict(record)
+    if values.get("outbox_depth", 0) is None:
+        del values["outbox_depth"]  # optional: older collectors do not know the field
+    _validate(type_name, values)
+    body = {"v": WIRE_VERSION, "type": type_name, **values}
     data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
     if len(data) > MAX_MESSAGE_BYTES:
         raise WireError(f"{type_name} message is {len(data)} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")
@@ -193,11 +213,11 @@ def _check_int(name: str, v: Any, lo: int = 0, hi: int = 2**63 - 1) -> None:
 
 def _validate(type_name: str, obj: dict[str, Any]) -> None:
     cls = RECORD_TYPES[type_name]
-    names = {f.name for f in fields(cls)}
+    names = _NAMES[type_name]
     unknown = sorted(set(obj) - names)
     if unknown:
         raise WireError(f"{type_name} has unknown field(s) {', '.join(map(repr, unknown))}")
-    missing = [n for n in (f.name for f in fields(cls)) if n not in obj and n != "features"]
+    missing = [n for n in _FIELDS[cls] if n not in obj and n not in _OPTIONAL]
     if missing:
         raise WireError(f"{type_name} lacks field(s) {', '.join(map(repr, missing))}")
     _check_id("sensor_id", obj["sensor_id"])
@@ -233,3 +253,5 @@ def _validate(type_name: str, obj: dict[str, Any]) -> None:
         _check_text("field 'source_state'", obj["source_state"], 256)
         for name in ("samples_read", "dropped_samples", "scans_done"):
             _check_int(name, obj[name])
+        if obj.get("outbox_depth") is not None:
+            _check_int("outbox_depth", obj["outbox_depth"])

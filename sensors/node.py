@@ -41,14 +41,19 @@ class SensorNode:
     clock : callable, optional
         Unix time now; defaults to the source's clock when it has one (simulated sources),
         else the wall clock.
+    outbox_depth : callable, optional
+        Records waiting in the outbox for the collector's acknowledgement (a publisher's
+        ``pending``); reported in each heartbeat.
     """
 
     def __init__(self, config: SensorConfig, source: IQSource, position: PositionProvider,
-                 emit: Callable[[Detection | Heartbeat], None], *, clock: Callable[[], float] | None = None) -> None:
+                 emit: Callable[[Detection | Heartbeat], None], *, clock: Callable[[], float] | None = None,
+                 outbox_depth: Callable[[], int] | None = None) -> None:
         self.config = config
         self.source = source
         self.pos = position
         self.emit = emit
+        self._outbox_depth = outbox_depth
         self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
         # The collector stores each (sensor_id, seq) once, so a restarted node must not reuse
         # numbers: they start from the start-up time in microseconds (wall clock, also for a
@@ -89,8 +94,9 @@ class SensorNode:
             log.warning("event=no_position sensor=%s reason=%s", self.config.sensor_id, exc)
             return
         st = self.source.status
+        depth = None if self._outbox_depth is None else int(self._outbox_depth())
         self.emit(Heartbeat(self.config.sensor_id, self._next_seq(), self.clock(), lat, lon, self.pos.mobile,
-                            st.state, st.samples_read, st.dropped_samples, self.stats.scans_done))
+                            st.state, st.samples_read, st.dropped_samples, self.stats.scans_done, depth))
         self._last_hb = self.clock()
 
     def _update_ppm(self, found) -> float | None:

@@ -7,7 +7,9 @@ makes storage exactly-once. Records not acknowledged within ``resend_after_s`` a
 again, and all of them at once when the connection comes back (the socket's monitor
 reports the reconnect), so a network cut of minutes or a collector restart loses nothing.
 A record the collector rejects as malformed is dropped (resending it cannot help) and
-counted.
+counted; one it refuses for a reason that is not the record's (``"retry": true`` in the
+reply: its database refused the write, or this sensor's key is not enrolled at the moment)
+stays in the outbox and is sent again.
 """
 
 from __future__ import annotations
@@ -49,12 +51,15 @@ class Publisher:
     auth_retry_s : float
         After the collector refused this sensor's key (ZeroMQ does not retry that by
         itself), connect again this many seconds later: enrolling it takes effect then.
+    heartbeat_ivl_s, heartbeat_timeout_s : float
+        ZMTP heartbeats: a ping this often, and a connection that answers nothing for
+        ``heartbeat_timeout_s`` is dropped and made again (a dead link is found), s.
     """
 
     def __init__(self, endpoint: str, sensor_id: str, *, outbox: Outbox | None = None,
                  resend_after_s: float = 5.0, context: zmq.Context | None = None,
                  secret_key_file: str | None = None, server_key_file: str | None = None,
-                 auth_retry_s: float = 60.0) -> None:
+                 auth_retry_s: float = 60.0, heartbeat_ivl_s: float = 5.0, heartbeat_timeout_s: float = 15.0) -> None:
         self.ctx = context or zmq.Context.instance()
         self.outbox = outbox if outbox is not None else Outbox(None)
         self._own_outbox = outbox is None
@@ -63,8 +68,8 @@ class Publisher:
         self.sock.setsockopt(zmq.LINGER, 0)  # what is unsent stays in the outbox
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
         self.sock.setsockopt(zmq.IMMEDIATE, 1)  # queue only on a live connection
-        self.sock.setsockopt(zmq.HEARTBEAT_IVL, 5000)
-        self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
+        self.sock.setsockopt(zmq.HEARTBEAT_IVL, int(heartbeat_ivl_s * 1000))
+        self.sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(heartbeat_timeout_s * 1000))
         self.sock.setsockopt(zmq.RECONNECT_IVL, 500)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 10_000)
         self.sock.setsockopt_string(zmq.IDENTITY, sensor_id)
@@ -83,6 +88,7 @@ class Publisher:
         self.sent = 0
         self.acked = 0
         self.rejected = 0
+        self.deferred = 0
         self.resent = 0
         self.connected = False
         self._last_pump = 0.0
@@ -155,9 +161,13 @@ class Publisher:
 
     def _drain_acks(self, timeout_ms: int) -> None:
         acked = []
-        while self.sock.poll(timeout_ms, zmq.POLLIN):
-            timeout_ms = 0
-            reply = self.sock.recv()
+        if not self.sock.poll(timeout_ms, zmq.POLLIN):
+            return
+        while True:
+            try:
+                reply = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
             try:
                 ack = json.loads(reply)
                 seq = ack.get("seq")
@@ -166,11 +176,16 @@ class Publisher:
                 continue
             if ack.get("ok"):
                 acked.append(seq)
+            elif ack.get("retry") is True:
+                # not the record's fault (the database refused it, or this sensor's key is not
+                # enrolled now): it stays in the outbox and goes again after resend_after_s
+                self.deferred += 1
+                log.warning("event=deferred seq=%s reason=%s error=%s", seq, ack.get("reason"), ack.get("error"))
             else:
                 self.rejected += 1
                 if isinstance(seq, int):
                     self.outbox.ack([seq])  # malformed for good: resending cannot help
-                log.warning("event=rejected seq=%s error=%s", seq, ack.get("error"))
+                log.warning("event=rejected seq=%s reason=%s error=%s", seq, ack.get("reason"), ack.get("error"))
         valid = [s for s in acked if isinstance(s, int)]
         if valid:
             self.acked += self.outbox.ack(valid)

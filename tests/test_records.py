@@ -113,3 +113,15 @@ def test_wire_errors_carry_a_reason_class_and_the_seq(data, reason, seq):
     with pytest.raises(WireError) as ei:
         decode(data)
     assert (ei.value.reason, ei.value.seq) == (reason, seq)
+
+
+def test_heartbeat_outbox_depth_is_optional_and_checked():
+    hb = Heartbeat("car-1", 4, 1.79e9, 22.5, 114.0, True, "ok", 10, 0, 3, outbox_depth=1234)
+    assert decode(encode(hb)) == hb
+    plain = Heartbeat("car-1", 4, 1.79e9, 22.5, 114.0, True, "ok", 10, 0, 3)
+    assert b"outbox_depth" not in encode(plain)  # left out: older collectors accept the message
+    assert decode(encode(plain)).outbox_depth is None
+    body = json.loads(encode(hb))
+    for bad in (-1, 1.5, "3", True):
+        with pytest.raises(WireError, match="outbox_depth"):
+            decode(json.dumps({**body, "outbox_depth": bad}).encode())

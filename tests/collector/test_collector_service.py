@@ -117,7 +117,7 @@ def test_reason_class_and_seq_come_from_the_wire_error(wired, monkeypatch):
     monkeypatch.setattr("collector.service.decode", refuse)
     dealer.send(hb_json("n1", 9, T0))
     (reply,) = serve(collector, dealer, 1)
-    assert reply == {"ok": False, "seq": 3, "error": "some new wording"}
+    assert reply == {"ok": False, "seq": 3, "error": "some new wording", "reason": "version"}  # no "retry"
     assert collector.stats()["rejected"] == {"version": 1}
     monkeypatch.undo()
     dealer.send(hb_json("n1", -5, T0))   # a seq the decoder cannot vouch for is not echoed
@@ -209,6 +209,7 @@ def test_service_end_to_end(tmp_path):
     collector = Collector(cfg, context=ctx)
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"emitter")
+    sub.setsockopt(zmq.SUBSCRIBE, b"detection")
     sub.connect(collector.pub_endpoint)
     stop = threading.Event()
     thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
@@ -245,9 +246,15 @@ def test_service_end_to_end(tmp_path):
         assert dealer.poll(5000)
         assert json.loads(dealer.recv()) == {"ok": True, "seq": 1000, "dup": False}
 
-        assert sub.poll(5000), "no emitter update on the live feed"
-        topic, body = sub.recv_multipart()
-        assert topic == b"emitter" and json.loads(body)["kind"] == "gsm_downlink"
+        feed: dict[bytes, list[dict]] = {}
+        while sub.poll(5000 if b"emitter" not in feed else 200):
+            topic, body = sub.recv_multipart()
+            feed.setdefault(topic, []).append(json.loads(body))
+        assert feed.get(b"emitter"), "no emitter update on the live feed"
+        assert feed[b"emitter"][0]["kind"] == "gsm_downlink"
+        # every new detection goes out once, with the emitter it was attached to
+        assert feed.get(b"detection") and all(d["emitter_id"] is not None for d in feed[b"detection"])
+        assert len({(d["sensor_id"], d["seq"]) for d in feed[b"detection"]}) == len(feed[b"detection"])
     finally:
         stop.set()
         thread.join(10)

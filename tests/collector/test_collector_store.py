@@ -189,3 +189,24 @@ def test_unreachable_database_names_url_without_password():
 def test_unwritable_sqlite_path_is_store_error(tmp_path):
     with pytest.raises(StoreError, match="missing-dir"):
         Store.open(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+
+
+def test_new_detections_are_handed_over_as_stored(db_url):
+    """What the collector's association reads instead of reading the rows back."""
+    with Store.open(db_url) as store:
+        store.add_batch([det(1)])                      # before keep_new_detections: not kept
+        assert store.take_new_detections() == []
+        store.keep_new_detections()
+        store.add_batch([det(1), det(2), det(3, sensor="s2", channel=None, features={}), det(2), hb(4, T0 + 9)])
+        with pytest.raises(StoreError):
+            store.add_batch([det(5, lat=float("nan"))] if store.engine.dialect.name == "sqlite"
+                            else [det(5, features={"x": "\x00"})])  # refused: nothing of it kept
+        new = store.take_new_detections()
+        by_key = {(d.sensor_id, d.seq): d for d in store.detections()}
+        assert [(d.sensor_id, d.seq) for d in new] == [("s1", 2), ("s2", 3)]  # new ones only, once
+        assert new == [by_key[("s1", 2)], by_key[("s2", 3)]]    # exactly as a reader sees them
+        assert store.take_new_detections() == []
+        # many sensors in one batch: one read of their rows, every sensor created once
+        flags = store.add_batch([det(10 + i, sensor=f"n{i % 40}") for i in range(400)])
+        assert all(flags) and len(store.take_new_detections()) == 400
+        assert {s.sensor_id for s in store.sensors()} >= {f"n{i}" for i in range(40)}
