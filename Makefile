@@ -33,6 +33,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_fm.py
 	$(PY) bench/bench_locate.py
 	$(PY) bench/bench_ingest.py
+	$(PY) bench/bench_goip.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache *.egg-info

@@ -7,15 +7,15 @@
   evidence (``cells``); without it, from the ARFCN alone: ``known`` if the BCCH plan of the
   reference has it within 35 km of the located position, else ``unverified`` with the
   ``arfcn_outside_plan`` indicator.
-* GSM uplink: emitters (one per ARFCN) are grouped into clusters of co-located
-  transmitters: two are linked when their positions lie within 300 m of each other or
-  each lies inside the other's 95 % ellipse (mutual, so one badly located emitter with a
-  huge ellipse does not swallow its neighbours); clusters are the connected components.
-  A cluster of >= 4 channels makes each member ``goip_suspect``, else ``uplink``.
-  Only uplinks that are really located (heard from three positions or more; an
-  underdetermined one sits at the strongest sensor, so all phones one rooftop hears would
-  look co-located) and heard within ``uplink_window_s`` of the newest uplink take part;
-  the others are ``uplink`` with the reason why.
+* GSM uplink: :mod:`collector.goip`. With the uplink detections of the evidence window
+  (``uplink_detections``), the links are clustered into places by their power pattern
+  across the sensors and each place is scored (concurrency, persistence, set-up rate,
+  night activity): ``goip``, ``goip_suspect``, ``crowd`` or ``uplink``; each uplink emitter
+  (one per ARFCN) takes the most alarming verdict of the places using its ARFCN. Without
+  detections, the fallback: located emitters within 300 m of each other (or mutually inside
+  their 95 % ellipses) are one place, ``goip_suspect`` from 4 channels, else ``uplink``;
+  only uplinks located from three positions or more and heard within ``uplink_window_s``
+  of the newest uplink take part, the others are ``uplink`` with the reason why.
 * An emitter without a position yet gets ``pending`` where the verdict needs one.
 """
 
@@ -25,20 +25,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.localize import inside_ellipse
+from collector.goip import GOIP_MIN_CHANNELS, GoipModel, emitter_clusters, judge_uplink_emitters
 from collector.reference import Reference
 from collector.store import EmitterRow
 from rfhunt import geo
 
 FM_TOLERANCE_HZ = 50e3
 GSM_KNOWN_RADIUS_M = 35e3
-COLOCATED_M = 300.0
-GOIP_MIN_CHANNELS = 4
 #: Uplinks last heard longer than this (s) before the newest uplink do not cluster.
 DEFAULT_UPLINK_WINDOW_S = 3600.0
 
 #: Verdicts that deserve attention (maps draw them in red tones).
-ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip_suspect"})
+ALARMING = frozenset({"rogue", "suspicious", "unlicensed", "goip", "goip_suspect"})
 
 
 @dataclass(frozen=True)
@@ -115,39 +113,10 @@ def judge_gsm_downlink(em: EmitterRow, reference: Reference, index: Any = None) 
     return Judgement(verdict, (reason,), score=w, indicators=(ind,))
 
 
-def _colocated(a: EmitterRow, b: EmitterRow) -> bool:
-    if geo.distance_m(a.lat, a.lon, b.lat, b.lon) <= COLOCATED_M:
-        return True
-
-    def inside(p: EmitterRow, q: EmitterRow) -> bool:
-        if q.semi_major_m is None or q.semi_minor_m is None or q.orientation_deg is None:
-            return False
-        return inside_ellipse(p.lat, p.lon, q.lat, q.lon, q.semi_major_m, q.semi_minor_m, q.orientation_deg)
-
-    return inside(a, b) and inside(b, a)
-
-
-def _located_uplinks(emitters: Sequence[EmitterRow]) -> list[EmitterRow]:
-    return [e for e in emitters if e.kind == "gsm_uplink" and e.lat is not None and e.lon is not None]
-
-
-def _left_out(em: EmitterRow, newest_utc: float | None, uplink_window_s: float) -> str | None:
-    """Why a located uplink emitter takes no part in clustering, or None if it does."""
-    if em.underdetermined:
-        return "heard from fewer than 3 positions: too vaguely located to cluster"
-    if newest_utc is not None and (em.last_seen_utc is None or em.last_seen_utc < newest_utc - uplink_window_s):
-        return f"not heard in the {uplink_window_s / 3600:g} h before the newest uplink"
-    return None
-
-
-def _newest_uplink_utc(ups: Sequence[EmitterRow]) -> float | None:
-    seen = [e.last_seen_utc for e in ups if e.last_seen_utc is not None]
-    return max(seen) if seen else None
-
-
 def uplink_clusters(emitters: Sequence[EmitterRow], uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S
                     ) -> list[list[EmitterRow]]:
-    """Connected components of co-located GSM uplink emitters (see module notes).
+    """Connected components of co-located GSM uplink emitters: the fallback without
+    detections (:func:`collector.goip.emitter_clusters`).
 
     Parameters
     ----------
@@ -155,36 +124,21 @@ def uplink_clusters(emitters: Sequence[EmitterRow], uplink_window_s: float = DEF
     uplink_window_s : float
         Only uplinks last seen within this many seconds of the newest uplink count.
     """
-    located = _located_uplinks(emitters)
-    newest = _newest_uplink_utc(located)
-    ups = [e for e in located if _left_out(e, newest, uplink_window_s) is None]
-    parent = list(range(len(ups)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(ups)):
-        for j in range(i + 1, len(ups)):
-            if _colocated(ups[i], ups[j]):
-                parent[find(i)] = find(j)
-    groups: dict[int, list[EmitterRow]] = {}
-    for i, e in enumerate(ups):
-        groups.setdefault(find(i), []).append(e)
-    return list(groups.values())
+    return emitter_clusters(emitters, uplink_window_s)
 
 
 def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
           uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S,
-          cells: Mapping[int, Judgement] | None = None) -> dict[int, Judgement]:
+          cells: Mapping[int, Judgement] | None = None, uplink_detections: Sequence[Any] | None = None,
+          goip_model: GoipModel | None = None) -> dict[int, Judgement]:
     """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set).
 
     ``uplink_window_s``: see :func:`uplink_clusters`. ``cells``: rogue-cell verdicts of GSM
     downlink emitters (:func:`collector.rogue.judge_cells`); a GSM downlink emitter without
     one keeps its verdict (its evidence left the window), or if it never had one is judged
-    from its ARFCN alone.
+    from its ARFCN alone. ``uplink_detections``: the GSM uplink detections of the GOIP
+    evidence window (see :func:`collector.goip.judge_uplink_emitters`), judged with
+    ``goip_model``; without them the emitter-level fallback.
     """
     out: dict[int, Judgement] = {}
     index = None
@@ -202,25 +156,7 @@ def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
 
                 index = ReferenceIndex(reference.gsm_cells)
             out[em.id] = judge_gsm_downlink(em, reference, index)
-        elif em.kind == "gsm_uplink" and (em.lat is None or em.lon is None):
-            out[em.id] = Judgement("pending", ("not located yet",))
-    located = _located_uplinks(emitters)
-    newest = _newest_uplink_utc(located)
-    for em in located:
-        why = _left_out(em, newest, uplink_window_s)
-        if why is not None:
-            out[em.id] = Judgement("uplink", (why,))
-    for cluster in uplink_clusters(emitters, uplink_window_s):
-        channels = sorted({e.channel if e.channel is not None else round(e.freq_hz) for e in cluster})
-        if len(channels) >= GOIP_MIN_CHANNELS:
-            why = f"{len(channels)} uplink channels transmitting from one place"
-            for e in cluster:
-                others = ", ".join(str(c) for c in channels if c != e.channel)
-                out[e.id] = Judgement("goip_suspect", (why, f"co-located with ARFCN {others}"))
-        else:
-            for e in cluster:
-                n = len(cluster)
-                out[e.id] = Judgement("uplink", (
-                    "lone uplink transmitter" if n == 1 else f"{n} uplink channels from one place (< {GOIP_MIN_CHANNELS})",
-                ))
+    kw = {} if goip_model is None else {"model": goip_model}
+    ups, _ = judge_uplink_emitters(emitters, uplink_window_s=uplink_window_s, detections=uplink_detections, **kw)
+    out.update(ups)
     return out

@@ -77,8 +77,18 @@ class SensorSpec:
 class EmitterSpec:
     """A transmitter of the simulated world.
 
-    ``type`` is ``gsm_cell`` (a legitimate BTS), ``fake_bts``, ``fm`` or ``goip``.
-    ``power_dbm`` is EIRP (for GOIP: of each channel).
+    ``type`` is ``gsm_cell`` (a legitimate BTS), ``fake_bts``, ``fm``, ``goip`` or
+    ``phones``. ``power_dbm`` is EIRP (for GOIP: of each channel; for phones: the handsets'
+    maximum, 33 dBm in GSM900, which power control lowers down to ``power_min_dbm``).
+
+    A GOIP gateway holds ``channels`` handsets in one box, each busy ``activity`` of the time
+    with calls of ``call_mean_s`` on average, day and night, from ``start_s`` to ``stop_s``.
+    ``phones`` is a crowd of ``count`` ordinary subscribers spread over ``radius_m`` around
+    (lat, lon), each offering ``erlang`` of traffic in the busy hour, ``night_factor`` of that
+    at night (a daily rhythm in local solar time); a fraction ``moving`` of its calls are made
+    from phones moving along a road at ``speed_mps``. Both use the uplink channels of
+    ``arfcns`` (the serving cells' TRXs). Phone crowds exist at observation level only
+    (:mod:`sensors.sim.uplink_world`); the IQ-level :class:`~sensors.sim.world.World` leaves them out.
 
     GSM cells broadcast their identity, ``cro_db`` (CELL_RESELECT_OFFSET), ``t3212_s`` (the
     periodic location-update timer, a multiple of 360 s; 0 none) and ``neighbours`` (BCCH
@@ -124,6 +134,13 @@ class EmitterSpec:
     arfcns: tuple[int, ...] = ()
     activity: float = 0.0
     call_mean_s: float = 90.0
+    # phone crowd
+    count: int = 0
+    radius_m: float = 0.0
+    erlang: float = 0.0
+    night_factor: float = 0.1
+    moving: float = 0.0
+    power_min_dbm: float = 5.0
 
     @property
     def mobile(self) -> bool:
@@ -132,13 +149,14 @@ class EmitterSpec:
     @property
     def kind(self) -> str:
         """Detection kind this emitter produces."""
-        return {"gsm_cell": "gsm_downlink", "fake_bts": "gsm_downlink", "fm": "fm", "goip": "gsm_uplink"}[self.type]
+        return {"gsm_cell": "gsm_downlink", "fake_bts": "gsm_downlink", "fm": "fm", "goip": "gsm_uplink",
+                "phones": "gsm_uplink"}[self.type]
 
     def carrier_freqs_hz(self) -> np.ndarray:
         """Nominal carrier frequencies, Hz (one per GOIP channel)."""
         if self.type in ("gsm_cell", "fake_bts"):
             return np.atleast_1d(arfcn_to_downlink_hz(self.arfcn))
-        if self.type == "goip":
+        if self.type in ("goip", "phones"):
             return np.atleast_1d(arfcn_to_uplink_hz(np.asarray(self.arfcns, dtype=np.int64)))
         return np.array([self.freq_hz])
 
@@ -184,7 +202,9 @@ _EMITTER_KEYS: dict[str, set[str]] = {
     "gsm_cell": _GSM_KEYS,
     "fake_bts": _GSM_KEYS | {"lac_change_s", "route", "speed_mps", "loop", "clone_of"},
     "fm": {"freq_hz", "licensed", "stereo", "deviation_khz", "rds_pi", "rds_ps", "name", "ppm"},
-    "goip": {"arfcns", "channels", "activity", "call_mean_s", "ppm"},
+    "goip": {"arfcns", "channels", "activity", "call_mean_s", "ppm", "start_s", "stop_s"},
+    "phones": {"arfcns", "count", "radius_m", "erlang", "call_mean_s", "night_factor", "moving", "speed_mps",
+               "power_min_dbm"},
 }
 _COMMON_EMITTER = {"id", "type", "lat", "lon", "power_dbm"}
 
@@ -281,7 +301,7 @@ def _receiver(ctx: _Ctx, obj: Any, path: str, base: Receiver) -> Receiver:
 
 def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
     if not isinstance(obj, dict) or "type" not in obj:
-        raise ctx.fail(path, "must be a table with a 'type' (gsm_cell, fake_bts, fm, goip)")
+        raise ctx.fail(path, "must be a table with a 'type' (gsm_cell, fake_bts, fm, goip, phones)")
     etype = obj["type"]
     if etype not in _EMITTER_KEYS:
         raise ctx.fail(f"{path}.type", f"unknown emitter type {etype!r}; known: {', '.join(_EMITTER_KEYS)}")
@@ -354,7 +374,7 @@ def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
                   licensed=ctx.boolean(obj, "licensed", path, True), stereo=ctx.boolean(obj, "stereo", path, True),
                   deviation_khz=ctx.num(obj, "deviation_khz", path, 75.0, 1, 200), rds_pi=pi,
                   rds_ps=None if ps is None else ps.ljust(8), name=obj.get("name", "") or "")
-    else:  # goip
+    else:  # goip, phones
         arfcns = obj.get("arfcns")
         if not isinstance(arfcns, list) or not arfcns or not all(isinstance(a, int) and not isinstance(a, bool)
                                                                 for a in arfcns):
@@ -363,12 +383,29 @@ def _emitter(ctx: _Ctx, obj: Any, path: str) -> EmitterSpec:
             arfcn_to_uplink_hz(np.asarray(arfcns, dtype=np.int64))
         except DspError as exc:
             raise ctx.fail(f"{path}.arfcns", str(exc)) from None
+        if etype == "phones":
+            kw.update(arfcns=tuple(arfcns), count=ctx.integer(obj, "count", path, 500, 1, 1_000_000),
+                      radius_m=ctx.num(obj, "radius_m", path, 200.0, 1, 50e3),
+                      erlang=ctx.num(obj, "erlang", path, 0.03, 0, 1),
+                      call_mean_s=ctx.num(obj, "call_mean_s", path, 100.0, 1, 86400),
+                      night_factor=ctx.num(obj, "night_factor", path, 0.1, 0, 1),
+                      moving=ctx.num(obj, "moving", path, 0.0, 0, 1),
+                      speed_mps=ctx.num(obj, "speed_mps", path, 10.0, 0.1, 70),
+                      power_min_dbm=ctx.num(obj, "power_min_dbm", path, 5.0, -30, 100))
+            if kw["power_min_dbm"] > kw["power_dbm"]:
+                raise ctx.fail(f"{path}.power_min_dbm", f"{kw['power_min_dbm']} is above power_dbm {kw['power_dbm']}")
+            return EmitterSpec(**kw)
         channels = ctx.integer(obj, "channels", path, len(arfcns), 1, 512)
         if channels != len(arfcns):
             raise ctx.fail(f"{path}.channels", f"{channels} channels but {len(arfcns)} ARFCNs listed")
         kw.update(arfcns=tuple(arfcns), channels=channels,
                   activity=ctx.num(obj, "activity", path, 0.8, 0, 1),
-                  call_mean_s=ctx.num(obj, "call_mean_s", path, 90.0, 1, 86400))
+                  call_mean_s=ctx.num(obj, "call_mean_s", path, 90.0, 1, 86400),
+                  start_s=ctx.num(obj, "start_s", path, 0.0, 0, 30 * 86400))
+        if "stop_s" in obj:
+            kw["stop_s"] = ctx.num(obj, "stop_s", path, lo=0, hi=30 * 86400)
+            if kw["stop_s"] <= kw["start_s"]:
+                raise ctx.fail(f"{path}.stop_s", f"{kw['stop_s']} is not after start_s {kw['start_s']}")
     return EmitterSpec(**kw)
 
 

@@ -3,7 +3,9 @@ and the IQ a sensor's RTL-SDR would capture at a given tuning.
 
 Time here is ``t_s``: seconds since the scenario's start (``scenario.start_utc``).
 Everything is a deterministic function of the scenario seed and ``t_s`` except receiver
-noise, which comes from the ``rng`` a capture is given.
+noise, which comes from the ``rng`` a capture is given. Crowds of ordinary phones
+(emitter type ``phones``) are simulated at observation level only
+(:mod:`sensors.sim.uplink_world`): they take no part in carriers and captures here.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ class World:
         rx = self.sensor_position(s, t_s)
         out = []
         for em in self.scenario.emitters:
-            if not em.on_air(t_s):
+            if not em.on_air(t_s) or em.type == "phones":
                 continue
             for i, f in enumerate(em.carrier_freqs_hz()):
                 out.append(Carrier(em.id, em.kind, float(f), em.power_dbm + self.path_gain_db(em, f, rx, t_s), i))
@@ -240,7 +242,7 @@ class World:
         t = np.arange(n_samples, dtype=np.float64) / sample_rate_hz
         half = sample_rate_hz / 2 + SPAN_MARGIN_HZ
         for em in self.scenario.emitters:
-            if not em.on_air(t_s):
+            if not em.on_air(t_s) or em.type == "phones":
                 continue
             freqs = em.carrier_freqs_hz() * (1 + em.ppm * 1e-6)
             for ch, f in enumerate(freqs):

@@ -25,6 +25,36 @@ arfcn = 20
 """
 
 
+PHONES = """
+[[emitters]]
+id = "mall"
+type = "phones"
+lat = 22.501
+lon = 114.002
+power_dbm = 33
+arfcns = [10, 11]
+count = 800
+radius_m = 150
+erlang = 0.03
+night_factor = 0.05
+moving = 0.2
+speed_mps = 12
+power_min_dbm = 5
+"""
+
+GOIP = """
+[[emitters]]
+id = "box"
+type = "goip"
+lat = 22.502
+lon = 114.003
+power_dbm = 28
+arfcns = [20, 20, 33, 33]
+activity = 0.7
+call_mean_s = 120
+"""
+
+
 def write(tmp_path, text):
     p = tmp_path / "s.toml"
     p.write_text(text)
@@ -64,6 +94,11 @@ def test_minimal(tmp_path):
     (MINIMAL + '\n[[emitters]]\nid = "g"\ntype = "goip"\nlat = 1.0\nlon = 1.0\npower_dbm = 30\narfcns = [1, 2]\n'
                'channels = 3\n', "3 channels but 2 ARFCNs"),
     (MINIMAL + '\n[[sensors]]\nid = "car"\nroute = [[22.5, 114.0]]\nspeed_mps = 5\n', "needs at least two points"),
+    (MINIMAL + PHONES.replace("erlang = 0.03", "erlang = 2.0"), "emitters[1].erlang: 2.0 is outside [0, 1]"),
+    (MINIMAL + PHONES.replace("count = 800", "count = 800\nchannels = 4"), "emitters[1]: unknown key 'channels'"),
+    (MINIMAL + PHONES.replace("power_min_dbm = 5", "power_min_dbm = 40"), "power_min_dbm: 40.0 is above power_dbm"),
+    (MINIMAL + PHONES.replace("arfcns = [10, 11]", "arfcns = []"), "emitters[1].arfcns: must be a non-empty list"),
+    (MINIMAL + GOIP + "start_s = 100\nstop_s = 50\n", "emitters[1].stop_s: 50.0 is not after start_s 100.0"),
 ])
 def test_mistakes_are_named(tmp_path, mutation, words):
     p = write(tmp_path, mutation)
@@ -71,6 +106,22 @@ def test_mistakes_are_named(tmp_path, mutation, words):
         load_scenario(p)
     assert str(p) in str(ei.value)
     assert words in str(ei.value)
+
+
+def test_phone_crowd_and_goip_keys(tmp_path):
+    sc = load_scenario(write(tmp_path, MINIMAL + PHONES + GOIP + "start_s = 600\nstop_s = 4200\n"))
+    mall, box = sc.emitters[1], sc.emitters[2]
+    assert (mall.type, mall.kind, mall.count, mall.radius_m, mall.erlang) == ("phones", "gsm_uplink", 800, 150.0, 0.03)
+    assert (mall.night_factor, mall.moving, mall.speed_mps, mall.power_min_dbm) == (0.05, 0.2, 12.0, 5.0)
+    assert mall.carrier_freqs_hz() == pytest.approx([892e6, 892.2e6])
+    assert (box.channels, box.start_s, box.stop_s) == (4, 600.0, 4200.0)
+    assert not box.on_air(300.0) and box.on_air(700.0) and not box.on_air(4300.0)
+    # the IQ-level world leaves phone crowds to the observation-level simulator
+    from sensors.sim.world import World
+
+    world = World(sc)
+    ids = {c.emitter_id for c in world.carriers_at("s1", 1000.0)}
+    assert "box" in ids and "mall" not in ids
 
 
 def test_missing_file():
