@@ -20,7 +20,9 @@ URL, are relative to the folder of the config file)::
     locate_window_s = 3600                # fit detections this far before the last one
 
     [judge]
-    uplink_window_s = 3600                # GOIP clusters: uplinks heard this recently
+    uplink_window_s = 3600                # GOIP fallback clusters: uplinks heard this recently
+    goip_window_s = 86400                 # GOIP place clustering over the last 24 h of uplink links
+    slow_judge_interval_s = 300           # GOIP clustering and FM evidence are refreshed this often
     suspicious_score = 3.5                # rogue-cell score thresholds (collector.rogue)
     rogue_score = 6.0
     evidence_window_s = 21600             # a cell is judged from its last 6 h of detections
@@ -84,6 +86,12 @@ class CollectorConfig:
     uplink_window_s : float
         GSM uplink emitters last heard more than this before the newest uplink do not
         count for GOIP clusters, seconds.
+    goip_window_s : float
+        GOIP place clustering (:mod:`collector.goip`) looks at the uplink links (detections
+        with a timeslot) of this many seconds before the newest, seconds.
+    slow_judge_interval_s : float
+        The GOIP clustering and the FM evidence (registry, history, schedule) are refreshed
+        at most this often, seconds of the collector's clock; verdicts in between reuse them.
     suspicious_score, rogue_score : float
         Rogue-cell score thresholds (see :mod:`collector.rogue`).
     evidence_window_s : float
@@ -118,6 +126,8 @@ class CollectorConfig:
     max_future_s: float = 86400.0
     locate_window_s: float = 3600.0
     uplink_window_s: float = 3600.0
+    goip_window_s: float = 86400.0
+    slow_judge_interval_s: float = 300.0
     suspicious_score: float = 3.5
     rogue_score: float = 6.0
     evidence_window_s: float = 6 * 3600.0
@@ -138,7 +148,8 @@ _SECTIONS = {
     "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s",
                   "stats_interval_s", "secret_key", "enrolled_dir"},
     "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s"},
-    "judge": {"uplink_window_s", "suspicious_score", "rogue_score", "evidence_window_s", "motion_window_s",
+    "judge": {"uplink_window_s", "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score",
+              "evidence_window_s", "motion_window_s",
               "baseline_interval_s", "baseline_min_span_s"},
     "reference": {"gsm_csv", "fm_registry_csv"},
 }
@@ -225,7 +236,8 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
             raise ConfigError(f"{where}: no such folder {p} (create it, then rfhunt keys enroll SENSOR.key --dir {p})")
         return p
     if key in ("relocate_interval_s", "stats_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s",
-               "suspicious_score", "rogue_score", "evidence_window_s", "baseline_min_span_s"):
+               "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score", "evidence_window_s",
+               "baseline_min_span_s"):
         return _positive(value, where)
     if key in ("motion_window_s", "baseline_interval_s"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

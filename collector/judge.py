@@ -1,7 +1,8 @@
 """Verdicts on emitters, each with human-readable reasons.
 
-* FM: ``licensed`` if the registry has a station within +-50 kHz of the carrier, else
-  ``unlicensed``.
+* FM: :mod:`collector.fm_verdict`: ``licensed``, ``unlicensed``, ``suspicious`` (a licensed
+  frequency with the wrong signature, level or schedule) or ``intermod`` (the sensor's own
+  product: never alarming), with reasons.
 * GSM downlink: the rogue-cell score of :mod:`collector.rogue` (``rogue``, ``suspicious``,
   ``known`` or ``unverified``, with the indicators that fired) when the caller has the cells'
   evidence (``cells``); without it, from the ARFCN alone: ``known`` if the BCCH plan of the
@@ -130,7 +131,8 @@ def uplink_clusters(emitters: Sequence[EmitterRow], uplink_window_s: float = DEF
 def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
           uplink_window_s: float = DEFAULT_UPLINK_WINDOW_S,
           cells: Mapping[int, Judgement] | None = None, uplink_detections: Sequence[Any] | None = None,
-          goip_model: GoipModel | None = None) -> dict[int, Judgement]:
+          goip_model: GoipModel | None = None, uplink_verdicts: Mapping[int, Judgement] | None = None,
+          fm_evidence: Mapping[int, Any] | None = None) -> dict[int, Judgement]:
     """Verdicts for all ``emitters`` (all of them: uplink clustering looks at the whole set).
 
     ``uplink_window_s``: see :func:`uplink_clusters`. ``cells``: rogue-cell verdicts of GSM
@@ -138,13 +140,17 @@ def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
     one keeps its verdict (its evidence left the window), or if it never had one is judged
     from its ARFCN alone. ``uplink_detections``: the GSM uplink detections of the GOIP
     evidence window (see :func:`collector.goip.judge_uplink_emitters`), judged with
-    ``goip_model``; without them the emitter-level fallback.
+    ``goip_model``; without them the emitter-level fallback. ``uplink_verdicts``: GSM uplink
+    verdicts judged earlier (the place clustering is slow and need not run every pass); they
+    replace the clustering, and an uplink emitter without one keeps its verdict.
+    ``fm_evidence``: per FM emitter id, its :class:`collector.fm_registry.FmEvidence`
+    (latest detection, history, carriers of its sweep, schedule) for :func:`judge_fm`.
     """
     out: dict[int, Judgement] = {}
     index = None
     for em in emitters:
         if em.kind == "fm":
-            out[em.id] = judge_fm(em, reference)
+            out[em.id] = judge_fm(em, reference, (fm_evidence or {}).get(em.id))
         elif em.kind == "gsm_downlink":
             if cells is not None and em.id in cells:
                 out[em.id] = cells[em.id]
@@ -156,6 +162,9 @@ def judge(emitters: Sequence[EmitterRow], reference: Reference, *,
 
                 index = ReferenceIndex(reference.gsm_cells)
             out[em.id] = judge_gsm_downlink(em, reference, index)
+    if uplink_verdicts is not None:
+        out.update({e.id: uplink_verdicts[e.id] for e in emitters if e.kind == "gsm_uplink" and e.id in uplink_verdicts})
+        return out
     kw = {} if goip_model is None else {"model": goip_model}
     ups, _ = judge_uplink_emitters(emitters, uplink_window_s=uplink_window_s, detections=uplink_detections, **kw)
     out.update(ups)

@@ -68,10 +68,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import zmq
@@ -82,6 +83,9 @@ from collector.auth import SensorGate
 from collector.baseline import learn_baseline
 from collector.cells import CellTracker, Fix
 from collector.config import CollectorConfig
+from collector.fm_registry import EVIDENCE_HISTORY_S as FM_EVIDENCE_HISTORY_S
+from collector.fm_registry import fm_evidence, load_fm_reference, registry_summary
+from collector.goip import judge_uplink_emitters
 from collector.judge import Judgement, judge
 from collector.localize import locate
 from collector.reference import Reference, load_reference
@@ -185,19 +189,55 @@ def reference_index(store: Store, reference: Reference) -> ReferenceIndex:
 
 
 def load_store_reference(store: Store, config: CollectorConfig) -> Reference:
-    """The configured reference files plus the cells imported into the store."""
-    return load_reference(config.gsm_csv, config.fm_registry_csv, tuple(store.reference_cells()))
+    """The configured reference files plus the cells and the FM stations imported into the
+    store (``rfhunt reference import``, ``rfhunt registry import``)."""
+    return load_fm_reference(store, load_reference(config.gsm_csv, config.fm_registry_csv,
+                                                   tuple(store.reference_cells())))
+
+
+def knowledge_version(store: Store) -> tuple[Any, ...]:
+    """What changes when reference cells or FM stations are imported into the store."""
+    return (store.reference_summary(), registry_summary(store))
+
+
+@dataclass
+class SlowEvidence:
+    """Judgement inputs that are costly to gather and change slowly, refreshed every
+    ``slow_judge_interval_s``: GSM uplink verdicts from the GOIP place clustering (None when
+    no uplink links with a timeslot are stored: the emitter-level fallback runs instead) and
+    each FM emitter's evidence."""
+
+    uplink_verdicts: dict[int, Judgement] | None
+    fm_evidence: dict[int, Any]
+
+
+def gather_slow_evidence(store: Store, emitters: list[EmitterRow], *, uplink_window_s: float = 3600.0,
+                         goip_window_s: float = 86400.0) -> SlowEvidence:
+    """The GOIP place verdicts of the last ``goip_window_s`` of uplink links (detections that
+    carry a ``timeslot``) and the FM emitters' evidence (:func:`collector.fm_registry.fm_evidence`)."""
+    uplink_verdicts = None
+    newest_up = max((e.last_seen_utc or 0.0 for e in emitters if e.kind == "gsm_uplink"), default=None)
+    if newest_up is not None:
+        links = [d for d in store.detections(kind="gsm_uplink", since_utc=newest_up - goip_window_s)
+                 if "timeslot" in d.features]
+        if links:
+            uplink_verdicts, _ = judge_uplink_emitters(emitters, uplink_window_s=uplink_window_s, detections=links)
+    newest_fm = max((e.last_seen_utc or 0.0 for e in emitters if e.kind == "fm"), default=None)
+    fm = {} if newest_fm is None else fm_evidence(store, emitters, since_utc=newest_fm - FM_EVIDENCE_HISTORY_S)
+    return SlowEvidence(uplink_verdicts, fm)
 
 
 def judge_store(store: Store, reference: Reference, *, uplink_window_s: float = 3600.0,
                 tracker: CellTracker | None = None, index: ReferenceIndex | None = None,
-                model: RogueModel | None = None, evidence_window_s: float = 6 * 3600.0
+                model: RogueModel | None = None, evidence_window_s: float = 6 * 3600.0,
+                slow: SlowEvidence | None = None, goip_window_s: float = 86400.0,
                 ) -> tuple[list[EmitterRow], dict[int, Judgement]]:
     """Judge every emitter of the store: (emitters, verdict of each).
 
     GSM downlink cells are scored from the ``tracker``'s evidence (read from the store when
     not given) against ``index`` (built from ``reference`` and the store's baseline when not
-    given).
+    given). GSM uplink and FM emitters are judged with ``slow`` (gathered now, over
+    ``goip_window_s`` of uplink links, when not given; see :func:`gather_slow_evidence`).
     """
     emitters = store.emitters()
     if tracker is None:
@@ -207,7 +247,10 @@ def judge_store(store: Store, reference: Reference, *, uplink_window_s: float = 
         index = reference_index(store, reference)
     mobile = {s.sensor_id for s in store.sensors() if s.mobile}
     cells = judge_cells(emitters, tracker, index, model=model or RogueModel(), mobile_sensors=mobile)
-    return emitters, judge(emitters, reference, uplink_window_s=uplink_window_s, cells=cells)
+    if slow is None:
+        slow = gather_slow_evidence(store, emitters, uplink_window_s=uplink_window_s, goip_window_s=goip_window_s)
+    return emitters, judge(emitters, reference, uplink_window_s=uplink_window_s, cells=cells,
+                           uplink_verdicts=slow.uplink_verdicts, fm_evidence=slow.fm_evidence)
 
 
 def store_verdicts(store: Store, emitters: list[EmitterRow], verdicts: dict[int, Judgement], now_utc: float
@@ -285,7 +328,9 @@ class Collector:
             if self._own_store:
                 self.store.close()
             raise
-        self._reference_seen = self.store.reference_summary()
+        self._reference_seen = knowledge_version(self.store)
+        self._slow: SlowEvidence | None = None
+        self._last_slow = -math.inf
         self.model = RogueModel(suspicious_score=config.suspicious_score, rogue_score=config.rogue_score)
         self.tracker = CellTracker(config.evidence_window_s)
         self.tracker.load(self.store)
@@ -493,8 +538,14 @@ class Collector:
         changed: set[int] = set()
         try:
             self.tracker.prune()
+            if self._slow is None or time.monotonic() - self._last_slow >= self.config.slow_judge_interval_s:
+                self._slow = gather_slow_evidence(self.store, self.store.emitters(),
+                                                  uplink_window_s=self.config.uplink_window_s,
+                                                  goip_window_s=self.config.goip_window_s)
+                self._last_slow = time.monotonic()
             emitters, verdicts = judge_store(self.store, self.reference, uplink_window_s=self.config.uplink_window_s,
-                                             tracker=self.tracker, index=self.index, model=self.model)
+                                             tracker=self.tracker, index=self.index, model=self.model,
+                                             slow=self._slow)
             changed = store_verdicts(self.store, emitters, verdicts, now)
             fresh_cells = {e.id: e for e in self.store.emitters(kind="gsm_downlink")}
             self.alerts.update(list(fresh_cells.values()), verdicts, now)
@@ -518,12 +569,14 @@ class Collector:
         t = time.monotonic()
         if force or t - self._last_reference_check >= 30.0:
             self._last_reference_check = t
-            seen = self.store.reference_summary()
+            seen = knowledge_version(self.store)
             if seen != self._reference_seen:
                 self._reference_seen = seen
                 self.reference = load_store_reference(self.store, self.config)
                 self._index = None
-                log.info("reference reloaded cells=%d", len(self.reference.gsm_cells))
+                self._slow = None
+                log.info("reference reloaded cells=%d fm_stations=%d", len(self.reference.gsm_cells),
+                         len(self.reference.fm_stations))
         if self.config.baseline_interval_s > 0 and (force or t - self._last_baseline >= self.config.baseline_interval_s):
             self._last_baseline = t
             self.learn_baseline()

@@ -22,9 +22,12 @@ from dsp.gsm.si_fields import ControlChannelDescription, SelectionParameters
 from dsp.fm.tx import fm_broadcast_iq
 from dsp.gsm.tx import gsm_downlink_iq, gsm_uplink_iq
 from rfhunt.geo import distance_m, route_position, to_enu
+from sensors.sim.fm_effects import receiver_intermod_iq
 from sensors.sim.scenario import EmitterSpec, Scenario, SensorSpec
 
 C_M_S = 299_792_458.0
+#: The FM broadcast band, Hz (the front end's intermodulation is simulated for captures near it).
+FM_BAND_HZ = (87.5e6, 108.0e6)
 THERMAL_DBM_HZ = -174.0
 GSM_FRAME_S = 120e-3 / 26
 #: Emitters further than this outside the captured span are filtered out by the tuner.
@@ -256,6 +259,17 @@ class World:
                 w = self._waveform(em, ch, t_s, n_samples, sample_rate_hz)
                 rot = np.exp(1j * (2 * np.pi * df * (t + t_s) % (2 * np.pi))).astype(np.complex64)
                 x += amp * w * rot
+        # the front end's own third-order products of the FM band's strong stations (in the
+        # capture or not); they grow 3 dB per dB of gain (sensors.sim.fm_effects)
+        if FM_BAND_HZ[0] - half <= lo_hz <= FM_BAND_HZ[1] + half:
+            fm = [(em, f * (1 + em.ppm * 1e-6)) for em in self.scenario.emitters
+                  if em.type == "fm" and em.on_air(t_s) for f in em.carrier_freqs_hz()]
+            if len(fm) >= 2:
+                cars = [(f, em.power_dbm + self.path_gain_db(em, f, rx, t_s)) for em, f in fm]
+                x += receiver_intermod_iq(
+                    cars, lambda i: self._waveform(fm[i][0], 0, t_s, n_samples, sample_rate_hz),
+                    lo_hz=lo_hz, sample_rate_hz=sample_rate_hz, t_s=t_s, n_samples=n_samples,
+                    gain_db=gain_db, to_dbfs_db=to_dbfs)
         dc_rng = np.random.default_rng(_seed(s.id, round(center_freq_hz)))
         x += np.complex64(10 ** (rcv.dc_offset_dbfs / 20) * np.exp(2j * np.pi * dc_rng.random()))
         if rcv.iq_imbalance_db:

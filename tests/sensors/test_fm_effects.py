@@ -69,3 +69,63 @@ def test_receiver_intermod_iq_lands_where_and_as_strong_as_it_should():
     none = receiver_intermod_iq([(97.1e6, -90.0)], waveform, lo_hz=lo, sample_rate_hz=fs, t_s=0.0, n_samples=10,
                                 gain_db=30.0, to_dbfs_db=35.0)
     assert not none.any()
+
+
+def test_the_simulated_world_makes_its_receivers_intermodulate(tmp_path):
+    """Two strong stations near a rooftop: the world's capture holds their third-order
+    product at 2 f1 - f2, rising 3 dB per dB of gain (the stations 1 dB per dB), where no
+    emitter transmits."""
+    from sensors.sim.scenario import load_scenario
+    from sensors.sim.world import World
+
+    path = tmp_path / "fm.toml"
+    path.write_text("""
+[scenario]
+name = "two stations"
+seed = 7
+start_utc = "2026-11-24T20:30:00+08:00"
+duration_s = 60
+[area]
+center_lat = 22.54
+center_lon = 114.05
+radius_m = 3000
+[[sensors]]
+id = "roof"
+lat = 22.54
+lon = 114.05
+[[emitters]]
+id = "fm-a"
+type = "fm"
+name = "A"
+lat = 22.541
+lon = 114.051
+power_dbm = 70
+freq_hz = 97.1e6
+[[emitters]]
+id = "fm-b"
+type = "fm"
+name = "B"
+lat = 22.539
+lon = 114.049
+power_dbm = 70
+freq_hz = 97.5e6
+""")
+    world = World(load_scenario(path))
+    fs, n = 2.4e6, 1 << 16
+    win = np.hanning(n)
+
+    def level_db(x: np.ndarray, f_hz: float, centre_hz: float) -> float:
+        spec = np.abs(np.fft.fftshift(np.fft.fft(x * win))) ** 2
+        freqs = np.fft.fftshift(np.fft.fftfreq(n, 1 / fs)) + centre_hz
+        band = np.abs(freqs - f_hz) < 60e3
+        return float(10 * np.log10(spec[band].sum()))
+
+    def levels(gain_db: float) -> tuple[float, float, float]:
+        x = world.capture("roof", 1.0, 97.3e6, fs, n, gain_db, np.random.default_rng(1))
+        return tuple(level_db(x, f, 97.3e6) for f in (96.7e6, 97.1e6, 96.3e6))
+
+    im_lo, a_lo, empty_lo = levels(10.0)
+    im_hi, a_hi, empty_hi = levels(20.0)
+    assert im_lo > empty_lo + 10.0                           # a product where nobody transmits
+    assert (im_hi - im_lo) == pytest.approx(30.0, abs=4.0)   # third order: 3 dB per dB of gain
+    assert (a_hi - a_lo) == pytest.approx(10.0, abs=1.5)
