@@ -3,7 +3,8 @@
 A pure function (:func:`fm_verdict`): no database, no clock. Verdicts, each with reasons:
 
 * ``intermod``: the carrier sits on a third-order intermodulation product (``2 f1 - f2``
-  or ``f1 + f2 - f3``) of carriers at least ``im_min_parent_excess_db`` stronger, and a
+  or ``f1 + f2 - f3``) of carriers whose mean level in that sum (``(2 P1 + P2) / 3``) is at
+  least ``im_min_parent_excess_db`` above it, and a
   gain test showed its level moving with the receiver's gain (a real carrier's level at
   the antenna does not; a third-order product's grows about 2 dB per dB of gain). Without
   a gain test the product is still called ``intermod`` (reason: "not confirmed by a gain
@@ -154,14 +155,17 @@ def intermod_products(freq_hz: float, power_dbm: float, carriers: Sequence[tuple
     list of IntermodProduct
         Strongest parents first.
     """
-    strong = [(f, p) for f, p in carriers
-              if abs(f - freq_hz) > params.im_freq_tolerance_hz and p >= power_dbm + params.im_min_parent_excess_db]
+    # A third-order product's level follows 2 P1 + P2 (or P1 + P2 + P3): one very strong
+    # parent (a car passing under a black radio's antenna) makes a product above a weak
+    # second parent, so the test is on the parents' mean level in that sum, not on each.
+    others = [(f, p) for f, p in carriers if abs(f - freq_hz) > params.im_freq_tolerance_hz]
+    need = power_dbm + params.im_min_parent_excess_db
     tol = params.im_freq_tolerance_hz
-    out = [IntermodProduct(f1, f2, None, min(p1, p2)) for (f1, p1), (f2, p2) in itertools.permutations(strong, 2)
-           if abs(2 * f1 - f2 - freq_hz) <= tol]
-    for (i, (f1, p1)), (j, (f2, p2)) in itertools.combinations(enumerate(strong), 2):
-        for k, (f3, p3) in enumerate(strong):
-            if k not in (i, j) and abs(f1 + f2 - f3 - freq_hz) <= tol:
+    out = [IntermodProduct(f1, f2, None, min(p1, p2)) for (f1, p1), (f2, p2) in itertools.permutations(others, 2)
+           if abs(2 * f1 - f2 - freq_hz) <= tol and (2 * p1 + p2) / 3 >= need]
+    for (i, (f1, p1)), (j, (f2, p2)) in itertools.combinations(enumerate(others), 2):
+        for k, (f3, p3) in enumerate(others):
+            if k not in (i, j) and abs(f1 + f2 - f3 - freq_hz) <= tol and (p1 + p2 + p3) / 3 >= need:
                 out.append(IntermodProduct(f1, f2, f3, min(p1, p2, p3)))
     return sorted(out, key=lambda p: -p.weakest_parent_dbm)
 
@@ -227,8 +231,10 @@ def fm_verdict(obs: FmObservation, registry: Sequence[FmStation] | None, *, sens
     products = intermod_products(obs.freq_hz, obs.power_dbm, carriers, params)
     if products:
         im = products[0]
+        level = dict(carriers)
+        strongest = max(level.get(f, im.weakest_parent_dbm) for f in (im.f1_hz, im.f2_hz, im.f3_hz) if f is not None)
         what = f"on the third-order product {im.describe()} of carriers up to " \
-               f"{im.weakest_parent_dbm - obs.power_dbm:.0f} dB stronger"
+               f"{strongest - obs.power_dbm:.0f} dB stronger"
         slope = obs.gain_slope_db_per_db
         if slope is None:
             return FmVerdict("intermod", (what, "not confirmed by a gain test"))

@@ -330,6 +330,7 @@ class Collector:
             raise
         self._reference_seen = knowledge_version(self.store)
         self._slow: SlowEvidence | None = None
+        self._slow_ids: set[int] = set()
         self._last_slow = -math.inf
         self.model = RogueModel(suspicious_score=config.suspicious_score, rogue_score=config.rogue_score)
         self.tracker = CellTracker(config.evidence_window_s)
@@ -462,7 +463,7 @@ class Collector:
             done.set()
             self._worker.join()
             self._worker = None
-        self.flush()
+        self.flush(final=True)
         log.warning("event=stopped %s", self._summary())  # shown at the default log level too
 
     def _analysis_loop(self, done: threading.Event) -> None:
@@ -504,9 +505,10 @@ class Collector:
             self.flush()
         return n
 
-    def flush(self, now_utc: float | None = None) -> None:
+    def flush(self, now_utc: float | None = None, *, final: bool = False) -> None:
         """Re-locate the emitters touched since the last pass and re-judge; raise or update
-        alerts; publish changes. ``now_utc`` dates the updates (default: the clock)."""
+        alerts; publish changes. ``now_utc`` dates the updates (default: the clock);
+        ``final`` (the pass as the service stops) also refreshes the slow evidence."""
         now = time.time() if now_utc is None else now_utc
         with self._state_lock:
             fresh, self._fresh = self._fresh, []
@@ -538,11 +540,14 @@ class Collector:
         changed: set[int] = set()
         try:
             self.tracker.prune()
-            if self._slow is None or time.monotonic() - self._last_slow >= self.config.slow_judge_interval_s:
+            slow_kinds = {e.id for e in self.store.emitters() if e.kind in ("fm", "gsm_uplink")}
+            if (self._slow is None or final or slow_kinds != self._slow_ids
+                    or time.monotonic() - self._last_slow >= self.config.slow_judge_interval_s):
+                # also at once when an FM or uplink emitter appears: it is judged with evidence
                 self._slow = gather_slow_evidence(self.store, self.store.emitters(),
                                                   uplink_window_s=self.config.uplink_window_s,
                                                   goip_window_s=self.config.goip_window_s)
-                self._last_slow = time.monotonic()
+                self._last_slow, self._slow_ids = time.monotonic(), slow_kinds
             emitters, verdicts = judge_store(self.store, self.reference, uplink_window_s=self.config.uplink_window_s,
                                              tracker=self.tracker, index=self.index, model=self.model,
                                              slow=self._slow)

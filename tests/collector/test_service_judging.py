@@ -70,12 +70,12 @@ def test_uplink_links_are_judged_by_goip_place_clustering(tmp_path):
         assert ups[20].verdict == "goip" and ups[33].verdict == "goip"
         assert any("place-cluster" in r for r in ups[20].reasons)
         assert ups[50].verdict != "goip"
-        # between refreshes the cached place verdicts stand (the clustering is not re-run)
+        # a new uplink emitter is judged at once (the slow evidence is refreshed for it)
         collector.ingest([Detection("s1", 10_000_000, feed.START_UTC + 11.6 * 3600, 22.53, 114.04, "gsm_uplink",
                                     890e6 + 0.2e6 * 77, 77, 200e3, -80.0, 24.0,
                                     {"timeslot": 3, "n_bursts": 10, "n_access": 0, "duty": 0.02, "capture_s": 2.0})])
         collector.flush(now_utc=feed.START_UTC + 12 * 3600 + 5)
         ups = {e.channel: e for e in collector.store.emitters(kind="gsm_uplink")}
-        assert ups[20].verdict == "goip" and ups[77].verdict is None
+        assert ups[20].verdict == "goip" and ups[77].verdict == "uplink"
     finally:
         collector.close()

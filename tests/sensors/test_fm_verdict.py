@@ -129,3 +129,16 @@ def test_observation_from_detection_features():
     assert o == FmObservation(97.1e6, -50.0, 30.0, 61.5, True, True, "C201", 0.1)
     odd = FmObservation.from_features(97.1e6, -50.0, None, {"deviation_khz": True, "pilot": 1, "rds_pi": 5})
     assert (odd.deviation_khz, odd.pilot, odd.rds_pi, odd.snr_db) == (None, None, None, None)
+
+
+def test_one_very_strong_parent_makes_a_product_above_the_weak_one():
+    """A car under a black radio's antenna (101.3 MHz at -13 dBm): 2 x 101.3 - 106.2 = 96.4 MHz
+    comes out at -54 dBm, above the weak 106.2 MHz parent (-60 dBm). The product level follows
+    2 P1 + P2, so it is intermod; a carrier with no such parents is not."""
+    carriers = [(89.7e6, -53.5), (96.4e6, -54.0), (101.3e6, -12.8), (106.2e6, -59.9)]
+    (im, *_) = intermod_products(96.4e6, -54.0, carriers)
+    assert (im.f1_hz, im.f2_hz, im.f3_hz) == (101.3e6, 106.2e6, None)
+    v = fm_verdict(FmObservation(96.4e6, -54.0), [], carriers=carriers)
+    assert v.verdict == "intermod" and "41 dB stronger" in v.reasons[0]
+    weak = [(89.7e6, -53.5), (96.4e6, -54.0), (101.3e6, -40.0), (106.2e6, -59.9)]
+    assert intermod_products(96.4e6, -54.0, weak) == []
