@@ -282,6 +282,12 @@ def _gather(dets: Sequence[UplinkDetection], sensor_ix: dict[str, int], cap_of: 
     return _Links(np.asarray(cap, np.int64), np.asarray(arfcn, np.int64), np.asarray(key, np.int64), power, dlist)
 
 
+def _link_id(arfcn: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """One integer per (ARFCN, timeslot or access key); keys may be negative (an access
+    burst without a time) or larger than a timeslot, so they get their own 2**24 range."""
+    return arfcn.astype(np.int64) * (1 << 25) + (key.astype(np.int64) + (1 << 24))
+
+
 def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
     """Median ignoring NaN; NaN (without a warning) where all are NaN."""
     with warnings.catch_warnings():
@@ -540,7 +546,7 @@ def _judge_group(gid: int, m: list[int], acc: list[int], traffic: _Links, access
     c0, c1 = int(caps.min()), int(caps.max())
     span_caps = np.arange(c0, c1 + 1)
     # links at once per capture of the span (distinct ARFCN x timeslot)
-    links = np.unique(np.stack((caps, traffic.arfcn[m] * 8 + traffic.key[m])), axis=1)
+    links = np.unique(np.stack((caps, _link_id(traffic.arfcn[m], traffic.key[m]))), axis=1)
     # a link heard in the captures before and after one that missed it was on the air then too
     lk_ids, lk_ix = np.unique(links[1], return_inverse=True)
     n_after = cap_t.size - c0  # captures from the first one to the end of the window
@@ -555,8 +561,8 @@ def _judge_group(gid: int, m: list[int], acc: list[int], traffic: _Links, access
     # count the most links at once whose levels lie within ``same_level_db`` of each other
     level = _nanmedian(traffic.power[m] - proto[None, :], axis=1)
     lv = np.full((lk_ids.size, n_after + 2), np.nan)
-    obs_ix = np.unique(np.stack((traffic.cap[m], traffic.arfcn[m] * 8 + traffic.key[m])), axis=1, return_index=True)[1]
-    lv[np.searchsorted(lk_ids, (traffic.arfcn[m] * 8 + traffic.key[m])[obs_ix]), traffic.cap[m][obs_ix] - c0 + 1] = \
+    obs_ix = np.unique(np.stack((traffic.cap[m], _link_id(traffic.arfcn[m], traffic.key[m]))), axis=1, return_index=True)[1]
+    lv[np.searchsorted(lk_ids, (_link_id(traffic.arfcn[m], traffic.key[m]))[obs_ix]), traffic.cap[m][obs_ix] - c0 + 1] = \
         level[obs_ix]
     gap = np.isnan(lv[:, 1:-1]) & present[:, 1:-1]
     lv[:, 1:-1][gap] = ((lv[:, :-2] + lv[:, 2:]) / 2)[gap]

@@ -12,6 +12,7 @@ ppm = 0.0                            # the dongle's known LO error (a starting p
 track_ppm = true                     # ... refined from GSM base stations' carriers after each sweep
 gsmtap = "127.0.0.1:4729"            # optional: every decoded GSM frame also to Wireshark
 max_scans = 0                        # 0: run until stopped
+align_scans = false                  # true: start scans on UTC multiples of scan_interval_s (GOIP nodes)
 
 [position]                           # fixed antenna ...
 lat = 22.5431
@@ -29,6 +30,11 @@ band = "gsm900-dl"
 decode = true
 dwell_s = 2.0                        # ... long enough for SI3 (sent twice every 1.9 s)
 every = 10                           # ... on every 10th scan cycle, on hops with carriers
+
+[[scan]]
+band = "gsm900-ul"
+dwell_s = 0.1                        # uplink: one detection per link (ARFCN x timeslot) ...
+links = true                         # ... (the default); false: one per carrier, from the spectrum
 ```
 """
 
@@ -54,6 +60,7 @@ class ScanSpec:
     nfft: int = 256
     decode: bool = False
     every: int = 1
+    links: bool = True  # GSM uplink bands: a detection per link (ARFCN x timeslot), not per carrier
 
     @property
     def kind(self) -> str:
@@ -75,6 +82,7 @@ class SensorConfig:
     track_ppm: bool = True
     gsmtap: str | None = None
     max_scans: int = 0
+    align_scans: bool = False
     lat: float | None = None
     lon: float | None = None
     gpsd: str | None = None
@@ -92,8 +100,10 @@ DEFAULT_SCANS = (
 )
 
 _SENSOR_KEYS = {"id", "source", "collector", "scan_interval_s", "heartbeat_s", "calibration_db", "max_scans",
-                "ppm", "track_ppm", "gsmtap", "outbox", "outbox_max_records", "secret_key", "collector_key"}
-_SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every"}
+                "align_scans", "ppm", "track_ppm", "gsmtap", "outbox", "outbox_max_records", "secret_key", "collector_key"}
+_SCAN_KEYS = {"band", "sample_rate_hz", "dwell_s", "gain_db", "nfft", "decode", "every", "links"}
+#: Shortest dwell that holds two TDMA frames, for counting a link's bursts, s.
+MIN_LINK_DWELL_S = 0.01
 
 
 def _num(src: str, tbl: dict, key: str, path: str, default: float, lo: float, hi: float) -> float:
@@ -149,9 +159,20 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
             every = sc.get("every", 1)
             if isinstance(every, bool) or not isinstance(every, int) or every < 1:
                 raise ConfigError(f"{src}: {path}.every: must be a positive integer, got {every!r}")
+            uplink = BANDS[sc["band"]].kind == "gsm_uplink"
+            links = sc.get("links", uplink)
+            if not isinstance(links, bool):
+                raise ConfigError(f"{src}: {path}.links: must be true or false, got {links!r}")
+            if links and not uplink:
+                raise ConfigError(f"{src}: {path}.links: only GSM uplink bands have links (ARFCN x timeslot), "
+                                  f"not {sc['band']!r}")
+            dwell_s = _num(src, sc, "dwell_s", path, 0.02, 1e-3, 10.0)
+            if links and dwell_s < MIN_LINK_DWELL_S:
+                raise ConfigError(f"{src}: {path}.dwell_s: {dwell_s} s is too short to count uplink bursts "
+                                  f"(links = true needs at least {MIN_LINK_DWELL_S} s, two TDMA frames)")
             out.append(ScanSpec(sc["band"], _num(src, sc, "sample_rate_hz", path, 2.4e6, 225e3, 3.2e6),
-                                _num(src, sc, "dwell_s", path, 0.02, 1e-3, 10.0),
-                                _num(src, sc, "gain_db", path, 30.0, 0.0, 50.0), nfft, decode, every))
+                                dwell_s, _num(src, sc, "gain_db", path, 30.0, 0.0, 50.0), nfft, decode, every,
+                                links))
         scans = tuple(out)
     max_scans = s.get("max_scans", 0)
     if isinstance(max_scans, bool) or not isinstance(max_scans, int) or max_scans < 0:
@@ -171,6 +192,12 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
     outbox_max = s.get("outbox_max_records", 1_000_000)
     if isinstance(outbox_max, bool) or not isinstance(outbox_max, int) or outbox_max < 1:
         raise ConfigError(f"{src}: sensor.outbox_max_records: must be a positive integer, got {outbox_max!r}")
+    scan_interval_s = _num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0)
+    align = s.get("align_scans", False)
+    if not isinstance(align, bool):
+        raise ConfigError(f"{src}: sensor.align_scans: must be true or false, got {align!r}")
+    if align and scan_interval_s <= 0:
+        raise ConfigError(f"{src}: sensor.align_scans: needs a scan_interval_s above 0 to align scans to")
     curve = {}
     for key in ("secret_key", "collector_key"):
         v = s.get(key)
@@ -184,7 +211,7 @@ def parse_sensor_config(data: dict[str, Any], src: str = "<memory>") -> SensorCo
         outbox=outbox, outbox_max_records=outbox_max, **curve,
         ppm=_num(src, s, "ppm", "sensor", 0.0, -300.0, 300.0), track_ppm=track, gsmtap=gsmtap,
         sensor_id=s["id"], source=s["source"], collector=collector,
-        scan_interval_s=_num(src, s, "scan_interval_s", "sensor", 30.0, 0.0, 86400.0),
+        scan_interval_s=scan_interval_s, align_scans=align,
         heartbeat_s=_num(src, s, "heartbeat_s", "sensor", 10.0, 0.1, 3600.0),
         calibration_db=_num(src, s, "calibration_db", "sensor", -5.0, -60.0, 60.0),
         max_scans=max_scans, lat=lat, lon=lon, gpsd=gpsd, scans=scans)

@@ -176,9 +176,31 @@ class SensorNode:
         self.stats.detections += n
         return n
 
+    def _pause(self, seconds: float, stop: threading.Event) -> None:
+        """Let ``seconds`` pass: wait on a real-time source, jump ahead on a simulated one."""
+        if seconds > 0 and not stop.is_set():
+            if self.source.realtime:
+                stop.wait(seconds)
+            else:
+                self.source.idle(seconds)
+
+    def _to_next_slot(self) -> float:
+        """Seconds to the next UTC multiple of ``scan_interval_s`` (0 when on one)."""
+        k = self.config.scan_interval_s
+        if k <= 0:
+            return 0.0
+        rest = (-self.clock()) % k
+        return 0.0 if rest > k - 1e-6 or rest < 1e-6 else rest
+
     def run(self, stop: threading.Event | None = None, *, until_utc: float | None = None,
             on_scan: Callable[["SensorNode", int], None] | None = None) -> NodeStats:
         """Scan on schedule until ``stop`` is set, ``max_scans`` are done or ``until_utc`` passes.
+
+        With ``align_scans`` every scan starts on a UTC multiple of ``scan_interval_s`` (one
+        that runs longer waits for the next), so that nodes with one configuration capture
+        each hop at the same instants: the collector's GOIP clustering matches uplink links
+        across sensors by capture instant. Otherwise a scan starts ``scan_interval_s`` after
+        the last one did (at once if that one ran longer).
 
         A source error ends the run after a final heartbeat reporting it; other rfhunt
         errors in one scan are logged and counted, and the schedule goes on.
@@ -193,6 +215,10 @@ class SensorNode:
         while not stop.is_set():
             if self.config.max_scans and self.stats.scans_done >= self.config.max_scans:
                 break
+            if self.config.align_scans:
+                self._pause(self._to_next_slot(), stop)
+                if stop.is_set():
+                    break
             if until_utc is not None and self.clock() >= until_utc:
                 break
             t0 = self.clock()
@@ -210,12 +236,8 @@ class SensorNode:
                 n = 0
             if on_scan:
                 on_scan(self, n)
-            rest = self.config.scan_interval_s - (self.clock() - t0)
-            if rest > 0 and not stop.is_set():
-                if self.source.realtime:
-                    stop.wait(rest)
-                else:
-                    self.source.idle(rest)
+            if not self.config.align_scans:
+                self._pause(self.config.scan_interval_s - (self.clock() - t0), stop)
         self.heartbeat()
         if self._gsmtap_sender is not None:
             self._gsmtap_sender.close()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from dsp.bands import Band, downlink_channels_in_span
+from dsp.bands import Band, downlink_channels_in_span, uplink_channels_in_span
 from dsp.bands import band as band_by_name
 from dsp.gsm.decode import L2Frame, decode_bcch
+from dsp.gsm.uplink import KIND_ACCESS, KIND_NORMAL, SLOT_S, UplinkBursts, detect_uplink_bursts, uplink_activity
 from dsp.plan import Hop, plan_hops
 from dsp.spectrum import channel_powers, detect_carriers
 from sensors.config import ScanSpec
@@ -28,6 +29,100 @@ class CarrierMeasurement:
     power_dbm: float
     snr_db: float
     features: dict = field(default_factory=dict)
+
+
+def _utc_slots(bursts: UplinkBursts, t_utc: float) -> UplinkBursts:
+    """``bursts`` with ``slot`` and ``timeslot`` numbered on a grid tied to UTC.
+
+    The capture's own slot grid (the phase of its normal bursts' starts, or of all its bursts
+    when it has no normal ones) is kept; each slot boundary is numbered by the UTC time it
+    falls on, divided by the slot length. A handset keeps its timeslot number from capture to
+    capture, and sensors whose clocks agree to a small fraction of a slot (577 us) number it
+    alike, which the collector needs to match links across sensors.
+    """
+    if len(bursts) == 0:
+        return bursts
+    phase = bursts.slot_phase_s
+    if not np.isfinite(phase):
+        ang = 2 * np.pi * (bursts.start_s % SLOT_S) / SLOT_S
+        w = 10 ** (bursts.power_dbfs / 10)
+        phase = float(np.angle(np.sum(w * np.exp(1j * ang))) % (2 * np.pi) / (2 * np.pi) * SLOT_S)
+    slot = np.floor((bursts.start_s - phase) / SLOT_S + 0.5).astype(np.int64)
+    slot += int(np.rint((t_utc + phase) / SLOT_S))  # number of the capture's first boundary on the UTC grid
+    return replace(bursts, slot=slot, timeslot=slot % 8, slot_phase_s=phase)
+
+
+def measure_uplink_links(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, calibration_db: float,
+                         center_freq_hz: float | None = None, threshold_db: float = 8.0
+                         ) -> list[CarrierMeasurement]:
+    """The GSM uplink links (ARFCN x timeslot) of ``channel_freqs_hz`` active in one capture.
+
+    The bursts of every uplink channel the capture holds are found
+    (:func:`dsp.gsm.uplink.detect_uplink_bursts`: all of them, so a strong burst's skirt on a
+    neighbour is told apart) and summed up per link (:func:`dsp.gsm.uplink.uplink_activity`).
+    Timeslots are numbered on a grid tied to UTC from the block's ``t_utc`` (see
+    :func:`_utc_slots`), not from the serving cell's frame, which an uplink capture does not
+    hear.
+
+    Returns one measurement per link with normal bursts (``power_dbm``: its median burst
+    power; ``snr_db``: the median burst SNR; features ``timeslot``, ``n_bursts``, ``n_access``
+    (access bursts on that link in the capture), ``duty`` (bursts over the TDMA frames of the
+    capture), ``capture_s``, ``offset_hz``, ``noise_dbm``, ``gain_db``), and one per link with
+    access bursts only (a call set-up: ``n_bursts`` 0, ``n_access``, ``access_t_s``: start
+    of its first access burst from the capture's first sample, s). ``t_utc`` is the middle of
+    the capture, as for every other detection.
+
+    Raises
+    ------
+    DspError
+        For a capture shorter than one timeslot.
+    """
+    iq = block.as_complex64()
+    fs = block.sample_rate_hz
+    fc = block.center_freq_hz if center_freq_hz is None else center_freq_hz
+    chans = uplink_channels_in_span(fc, fs)
+    chans = chans[np.isin(np.rint(chans), np.rint(band.channel_freqs_hz()))]
+    mine = np.isin(np.rint(chans), np.rint(np.asarray(channel_freqs_hz, dtype=float)))
+    if not mine.any():
+        return []
+    capture_s = iq.size / fs
+    bursts = _utc_slots(detect_uplink_bursts(iq, fs, fc, chans, threshold_db=threshold_db), block.t_utc)
+    act = uplink_activity(bursts, capture_s)
+    arfcn = band.channel_numbers(chans)
+    to_dbm = calibration_db - block.gain_db
+    t_mid = block.t_utc + capture_s / 2
+    link_of_burst = bursts.channel * 8 + bursts.timeslot
+    normal = bursts.kind == KIND_NORMAL
+    access = bursts.kind == KIND_ACCESS
+    out = []
+    for i in range(act.channel.size):
+        ch, ts = int(act.channel[i]), int(act.timeslot[i])
+        if not mine[ch]:
+            continue
+        sel = normal & (link_of_burst == ch * 8 + ts)
+        feats = {"timeslot": ts, "n_bursts": int(act.bursts[i]),
+                 "n_access": int(np.count_nonzero(access & (link_of_burst == ch * 8 + ts))),
+                 "duty": round(float(act.duty[i]), 3), "capture_s": round(capture_s, 6),
+                 "offset_hz": round(float(np.median(bursts.offset_hz[sel])), 1),
+                 "noise_dbm": round(float(bursts.noise_dbfs[ch] + to_dbm), 2), "gain_db": block.gain_db}
+        out.append(CarrierMeasurement(t_mid, band.kind, float(chans[ch]), int(arfcn[ch]), band.bandwidth_hz,
+                                      round(float(act.power_dbfs[i] + to_dbm), 2),
+                                      round(float(np.median(bursts.snr_db[sel])), 2), feats))
+    # call set-ups: access bursts on links without normal bursts in this capture
+    links_with_calls = set((act.channel * 8 + act.timeslot).tolist())
+    for key in np.unique(link_of_burst[access]):
+        ch, ts = int(key) // 8, int(key) % 8
+        if not mine[ch] or int(key) in links_with_calls:
+            continue
+        sel = access & (link_of_burst == key)
+        p = float(np.median(bursts.power_dbfs[sel]))
+        feats = {"timeslot": ts, "n_bursts": 0, "n_access": int(np.count_nonzero(sel)), "duty": 0.0,
+                 "capture_s": round(capture_s, 6), "access_t_s": round(float(bursts.start_s[sel].min()), 4),
+                 "offset_hz": round(float(np.median(bursts.offset_hz[sel])), 1),
+                 "noise_dbm": round(float(bursts.noise_dbfs[ch] + to_dbm), 2), "gain_db": block.gain_db}
+        out.append(CarrierMeasurement(t_mid, band.kind, float(chans[ch]), int(arfcn[ch]), band.bandwidth_hz,
+                                      round(p + to_dbm, 2), round(float(np.median(bursts.snr_db[sel])), 2), feats))
+    return out
 
 
 def measure_block(block: IQBlock, band: Band, channel_freqs_hz: np.ndarray, *, calibration_db: float,
@@ -107,7 +202,9 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
     """Sweep one band once. Returns the carriers and the samples dropped during the sweep.
 
     ``ppm`` is the tuner's known LO error: each hop is tuned to ``f / (1 + ppm * 1e-6)`` so
-    that the LO lands on ``f``. FM carriers also carry their stations' features (see
+    that the LO lands on ``f``. A GSM uplink band with ``spec.links`` yields one measurement per
+    link (ARFCN x timeslot) of each capture instead of one per carrier (see
+    :func:`measure_uplink_links`). FM carriers also carry their stations' features (see
     :mod:`sensors.fm_scan`: level from the demodulator, pilot, deviation, RDS when the dwell
     is long enough), and those on an intermodulation product of stronger ones are measured
     again at a lower gain.
@@ -129,6 +226,10 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
             if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or gain_tries >= 3:
                 break
             gain_db, gain_tries = max(gain_db - GAIN_STEP_DB, 0.0), gain_tries + 1
+        if b.kind == "gsm_uplink" and spec.links:
+            found.extend(measure_uplink_links(block, b, hop.channel_freqs_hz, calibration_db=calibration_db,
+                                              center_freq_hz=hop.center_freq_hz))
+            continue
         ms = measure_block(block, b, hop.channel_freqs_hz, calibration_db=calibration_db, nfft=spec.nfft,
                            center_freq_hz=hop.center_freq_hz)
         if b.kind == "fm" and ms:
