@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test test-fast bench venv clean
+.PHONY: demo test test-fast bench bench-rogue venv clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_locate.py
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_goip.py
+
+# about an hour of CPU on two cores: calibrate on 60 cities, evaluate on 120 others
+bench-rogue: $(VENV)/.installed
+	$(PY) bench/bench_rogue.py collect --seeds 1000-1059 --out bench-rogue-calib.json
+	$(PY) bench/bench_rogue.py calibrate bench-rogue-calib.json
+	$(PY) bench/bench_rogue.py evaluate --seeds 1-120 --out bench-rogue-test.json
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache *.egg-info
