@@ -10,10 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import zmq
@@ -21,38 +18,16 @@ import zmq
 from rfhunt.records import Detection, encode
 from sensors.outbox import Outbox
 from sensors.publish import Publisher
+from tests.procs import free_port, rfhunt_process, stored_detections
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_750_000_000.0
 N = 100_000
-
-
-def _free_port() -> int:
-    s = zmq.Context.instance().socket(zmq.ROUTER)
-    port = s.bind_to_random_port("tcp://127.0.0.1")
-    s.close(0)
-    return port
-
-
-def _start_collector(cfg: Path, log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "rfhunt.cli", "-v", "collector", "--config", str(cfg)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _counts(db: Path) -> tuple[int, int]:
-    """(rows, distinct seqs) of the detections table, 0 before it exists."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            return c.execute("SELECT COUNT(*), COUNT(DISTINCT seq) FROM detections").fetchone()
-    except sqlite3.Error:
-        return 0, 0
 
 
 @pytest.mark.slow
 def test_kill_9_of_the_collector_mid_stream_loses_and_doubles_nothing(tmp_path):
     db = tmp_path / "c.db"
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "collector.toml"
     # relocation once an hour: this test is about storage, not the analysis
     cfg.write_text(f'[collector]\ndb_url = "sqlite:///{db}"\nbind = "tcp://127.0.0.1:{port}"\n'
@@ -63,7 +38,7 @@ def test_kill_9_of_the_collector_mid_stream_loses_and_doubles_nothing(tmp_path):
     ctx = zmq.Context()
     pub = Publisher(f"tcp://127.0.0.1:{port}", "s1", outbox=ob, resend_after_s=30.0, context=ctx)
     log = tmp_path / "collector.log"
-    proc = _start_collector(cfg, log)
+    proc = rfhunt_process(["collector", "--config", str(cfg)], log)
     killed_at = None
     try:
         deadline = time.monotonic() + 120
@@ -72,17 +47,17 @@ def test_kill_9_of_the_collector_mid_stream_loses_and_doubles_nothing(tmp_path):
             pub.pump(20)
             if killed_at is None and time.monotonic() >= next_count:
                 next_count = time.monotonic() + 0.25
-                rows, _ = _counts(db)
+                rows, _ = stored_detections(db)
                 if rows >= N // 4:  # well into the stream: kill -9, restart
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait(10)
-                    killed_at = _counts(db)[0]
-                    proc = _start_collector(cfg, log)
+                    killed_at = stored_detections(db)[0]
+                    proc = rfhunt_process(["collector", "--config", str(cfg)], log)
             elif pub.pending == 0:
                 break
         assert killed_at is not None and killed_at < N, "the collector was not killed mid-stream"
         assert pub.pending == 0, f"outbox still holds {pub.pending} records"
-        rows, distinct = _counts(db)
+        rows, distinct = stored_detections(db)
         assert rows == distinct == N
         with sqlite3.connect(db) as c:
             assert c.execute("SELECT MIN(seq), MAX(seq) FROM detections").fetchone() == (1, N)

@@ -11,31 +11,13 @@ from __future__ import annotations
 
 import re
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import zmq
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.procs import free_port, rfhunt_process, stored_detections
 
-
-def _free_port() -> int:
-    s = zmq.Context.instance().socket(zmq.ROUTER)
-    port = s.bind_to_random_port("tcp://127.0.0.1")
-    s.close(0)
-    return port
-
-
-def _detections(db: Path) -> tuple[int, int]:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-            return c.execute("SELECT COUNT(*), COUNT(DISTINCT seq) FROM detections").fetchone()
-    except sqlite3.Error:
-        return 0, 0
 
 
 def _wait_for(cond, timeout_s: float, procs=()) -> None:
@@ -47,12 +29,6 @@ def _wait_for(cond, timeout_s: float, procs=()) -> None:
         time.sleep(0.1)
 
 
-def _rfhunt(args: list[str], log: Path) -> subprocess.Popen:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "rfhunt.cli", "-v", *args], cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 def _stop(proc: subprocess.Popen) -> int:
     proc.send_signal(signal.SIGTERM)
     return proc.wait(60)
@@ -61,7 +37,7 @@ def _stop(proc: subprocess.Popen) -> int:
 @pytest.mark.slow
 def test_sigterm_of_collector_and_sensor_loses_nothing(tmp_path):
     db = tmp_path / "c.db"
-    port = _free_port()
+    port = free_port()
     ccfg = tmp_path / "collector.toml"
     ccfg.write_text(f'[collector]\ndb_url = "sqlite:///{db}"\nbind = "tcp://127.0.0.1:{port}"\n'
                     "relocate_interval_s = 3600\nstats_interval_s = 0.5\n[judge]\nbaseline_interval_s = 0\n")
@@ -70,22 +46,22 @@ def test_sigterm_of_collector_and_sensor_loses_nothing(tmp_path):
                     f'scan_interval_s = 20\nheartbeat_s = 20\noutbox = "{tmp_path / "outbox.sqlite"}"\n'
                     '[[scan]]\nband = "gsm900-dl"\n')
     clog, slog = tmp_path / "collector.log", tmp_path / "sensor.log"
-    collector = _rfhunt(["collector", "--config", str(ccfg)], clog)
-    sensor = _rfhunt(["sensor", "--config", str(scfg)], slog)
+    collector = rfhunt_process(["collector", "--config", str(ccfg)], clog)
+    sensor = rfhunt_process(["sensor", "--config", str(scfg)], slog)
     try:
-        _wait_for(lambda: _detections(db)[0] >= 5, 60, [collector, sensor])
+        _wait_for(lambda: stored_detections(db)[0] >= 5, 60, [collector, sensor])
         assert _stop(collector) == 0  # in the middle of the stream
-        first = _detections(db)[0]
+        first = stored_detections(db)[0]
         time.sleep(0.5)  # the sensor goes on scanning into its outbox meanwhile
-        collector = _rfhunt(["collector", "--config", str(ccfg)], clog)
-        _wait_for(lambda: _detections(db)[0] >= first + 5, 60, [collector, sensor])
+        collector = rfhunt_process(["collector", "--config", str(ccfg)], clog)
+        _wait_for(lambda: stored_detections(db)[0] >= first + 5, 60, [collector, sensor])
         assert _stop(sensor) == 0
         stop_line = re.search(r"event=stop sensor=car-1 scans=(\d+) detections=(\d+) sent=(\d+) acked=(\d+) "
                               r"outbox_depth=(\d+) outbox_dropped=(\d+)", slog.read_text())
         assert stop_line, slog.read_text()[-2000:]
         made, depth = int(stop_line.group(2)), int(stop_line.group(5))
         assert depth == 0  # the collector was up: the sensor flushed its outbox before exiting
-        assert _detections(db) == (made, made)
+        assert stored_detections(db) == (made, made)
         assert _stop(collector) == 0
     finally:
         for p in (collector, sensor):

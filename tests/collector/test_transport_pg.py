@@ -13,20 +13,17 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import zmq
 
 from rfhunt.records import Detection, encode
+from tests.procs import free_port, rfhunt_process
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_750_000_000.0
 PER_SENSOR = 800
 
@@ -49,25 +46,16 @@ def _records() -> list[Detection]:
     return out
 
 
-def _free_port() -> int:
-    s = zmq.Context.instance().socket(zmq.ROUTER)
-    port = s.bind_to_random_port("tcp://127.0.0.1")
-    s.close(0)
-    return port
-
-
 def test_two_collectors_share_one_postgresql_without_duplicates(pg_url, tmp_path):
     recs = _records()
     procs, ports, logs = [], [], []
     for i in range(2):
-        port = _free_port()
+        port = free_port()
         cfg = tmp_path / f"c{i}.toml"
         cfg.write_text(f'[collector]\ndb_url = "{pg_url}"\nbind = "tcp://127.0.0.1:{port}"\nmax_batch = 200\n'
                        "relocate_interval_s = 3600\n[judge]\nbaseline_interval_s = 0\n")
         log = tmp_path / f"c{i}.log"
-        with open(log, "wb") as out:
-            procs.append(subprocess.Popen([sys.executable, "-m", "rfhunt.cli", "collector", "--config", str(cfg)],
-                                          cwd=ROOT, stdout=out, stderr=subprocess.STDOUT))
+        procs.append(rfhunt_process(["collector", "--config", str(cfg)], log, verbose=False))
         ports.append(port)
         logs.append(log)
     ctx = zmq.Context()
