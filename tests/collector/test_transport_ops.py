@@ -19,7 +19,6 @@ import pytest
 from tests.procs import free_port, rfhunt_process, stored_detections
 
 
-
 def _wait_for(cond, timeout_s: float, procs=()) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
