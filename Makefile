@@ -34,6 +34,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_locate.py
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_goip.py
+	$(PY) bench/bench_uplink_links.py
 
 # about an hour of CPU on two cores: calibrate on 60 cities, evaluate on 120 others
 bench-rogue: $(VENV)/.installed
