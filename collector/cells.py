@@ -258,26 +258,18 @@ class CellEvidence:
 
     def cgis(self) -> dict[CGI, tuple[float, float, int]]:
         """Each full identity decoded: (first seen, last seen, decodes)."""
-        return self._cached("cgis", self._cgis)
-
-    def _cgis(self) -> dict[CGI, tuple[float, float, int]]:
-        out: dict[CGI, tuple[float, float, int]] = {}
-        for b in self.broadcasts:
-            c = b.cgi
-            if c is None:
-                continue
-            first, last, n = out.get(c, (b.t_utc, b.t_utc, 0))
-            out[c] = (min(first, b.t_utc), max(last, b.t_utc), n + 1)
-        return out
+        return self._cached("cgis", lambda: self._spans("cgi"))
 
     def lais(self) -> dict[tuple[int, int, int], tuple[float, float, int]]:
         """Each (MCC, MNC, LAC) decoded: (first seen, last seen, decodes)."""
-        return self._cached("lais", self._lais)
+        return self._cached("lais", lambda: self._spans("lai"))
 
-    def _lais(self) -> dict[tuple[int, int, int], tuple[float, float, int]]:
-        out: dict[tuple[int, int, int], tuple[float, float, int]] = {}
+    def _spans(self, attr: str) -> dict[Any, tuple[float, float, int]]:
+        """Each value of the broadcasts' ``attr`` (``cgi`` or ``lai``): (first seen, last
+        seen, decodes)."""
+        out: dict[Any, tuple[float, float, int]] = {}
         for b in self.broadcasts:
-            c = b.lai
+            c = getattr(b, attr)
             if c is None:
                 continue
             first, last, n = out.get(c, (b.t_utc, b.t_utc, 0))

@@ -540,14 +540,14 @@ class Collector:
         changed: set[int] = set()
         try:
             self.tracker.prune()
-            slow_kinds = {e.id for e in self.store.emitters() if e.kind in ("fm", "gsm_uplink")}
-            if (self._slow is None or final or slow_kinds != self._slow_ids
+            emitters = self.store.emitters()
+            slow_ids = {e.id for e in emitters if e.kind in ("fm", "gsm_uplink")}
+            if (self._slow is None or final or slow_ids != self._slow_ids
                     or time.monotonic() - self._last_slow >= self.config.slow_judge_interval_s):
                 # also at once when an FM or uplink emitter appears: it is judged with evidence
-                self._slow = gather_slow_evidence(self.store, self.store.emitters(),
-                                                  uplink_window_s=self.config.uplink_window_s,
+                self._slow = gather_slow_evidence(self.store, emitters, uplink_window_s=self.config.uplink_window_s,
                                                   goip_window_s=self.config.goip_window_s)
-                self._last_slow, self._slow_ids = time.monotonic(), slow_kinds
+                self._last_slow, self._slow_ids = time.monotonic(), slow_ids
             emitters, verdicts = judge_store(self.store, self.reference, uplink_window_s=self.config.uplink_window_s,
                                              tracker=self.tracker, index=self.index, model=self.model,
                                              slow=self._slow)

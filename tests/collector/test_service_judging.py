@@ -3,23 +3,13 @@ uplinks with the GOIP place clustering (collector.service wiring)."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from collector.config import CollectorConfig
 from collector.fm_registry import import_registry
 from collector.service import Collector
 from rfhunt.records import Detection
+from tests.goip_feed import START_UTC, Feed
 
 T0 = 1_767_000_000.0
-
-
-def _feed_module():
-    """The crafted uplink feed of test_goip (one GOIP gateway and a crowd, known truth)."""
-    spec = importlib.util.spec_from_file_location("goip_feed", Path(__file__).with_name("test_goip.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def fm_detection(seq: int, freq_hz: float, t_utc: float, sensor: str = "s1", lat: float = 22.54,
@@ -56,8 +46,7 @@ def test_fm_registry_imported_into_the_database_is_used_live(tmp_path):
 
 
 def test_uplink_links_are_judged_by_goip_place_clustering(tmp_path):
-    feed = _feed_module()
-    f = feed.Feed(10)
+    f = Feed(10)
     f.gateway("goip", 100.0, -200.0, 27.0, (10, 11.5), busy=4)
     f.crowd("crowd", 300.0, 100.0, 300.0, (10, 11.5), calls=4, arfcns=(50,))
     cfg = CollectorConfig(db_url=f"sqlite:///{tmp_path / 'c.db'}", relocate_interval_s=0.1,
@@ -65,16 +54,16 @@ def test_uplink_links_are_judged_by_goip_place_clustering(tmp_path):
     collector = Collector(cfg)
     try:
         collector.ingest(f.dets)
-        collector.flush(now_utc=feed.START_UTC + 12 * 3600)
+        collector.flush(now_utc=START_UTC + 12 * 3600)
         ups = {e.channel: e for e in collector.store.emitters(kind="gsm_uplink")}
         assert ups[20].verdict == "goip" and ups[33].verdict == "goip"
         assert any("place-cluster" in r for r in ups[20].reasons)
         assert ups[50].verdict != "goip"
         # a new uplink emitter is judged at once (the slow evidence is refreshed for it)
-        collector.ingest([Detection("s1", 10_000_000, feed.START_UTC + 11.6 * 3600, 22.53, 114.04, "gsm_uplink",
+        collector.ingest([Detection("s1", 10_000_000, START_UTC + 11.6 * 3600, 22.53, 114.04, "gsm_uplink",
                                     890e6 + 0.2e6 * 77, 77, 200e3, -80.0, 24.0,
                                     {"timeslot": 3, "n_bursts": 10, "n_access": 0, "duty": 0.02, "capture_s": 2.0})])
-        collector.flush(now_utc=feed.START_UTC + 12 * 3600 + 5)
+        collector.flush(now_utc=START_UTC + 12 * 3600 + 5)
         ups = {e.channel: e for e in collector.store.emitters(kind="gsm_uplink")}
         assert ups[20].verdict == "goip" and ups[77].verdict == "uplink"
     finally:
