@@ -30,6 +30,12 @@ URL, are relative to the folder of the config file)::
     baseline_interval_s = 3600            # learn the baseline this often (0: never)
     baseline_min_span_s = 21600           # a cell is learned once seen over 6 h
 
+    [evidence]
+    auto_verdicts = ["unlicensed", "suspicious"]   # ask sensors for evidence of FM carriers so judged ([]: never)
+    snippet_s = 5.0                       # length of each audio / IQ snippet asked for
+    request_ttl_s = 3600                  # a request is sent to sensors for this long
+    request_resend_s = 30                 # ... again this often while open (a sensor may have reconnected)
+
     [reference]
     gsm_csv = "operator_cells.csv"
     fm_registry_csv = "fm_registry.csv"
@@ -50,7 +56,7 @@ from sqlalchemy.exc import ArgumentError
 
 from collector.store import redact_url
 from rfhunt.errors import ConfigError
-from rfhunt.records import KINDS
+from rfhunt.records import KINDS, MAX_EVIDENCE_SECONDS
 
 DEFAULT_PATH_LOSS_EXPONENT = {"gsm_downlink": 3.0, "gsm_uplink": 3.0, "fm": 2.8}
 
@@ -112,6 +118,14 @@ class CollectorConfig:
     enrolled_dir : Path or None
         Folder of the enrolled sensors' public keys (``rfhunt keys enroll``); required
         with ``secret_key``.
+    auto_verdicts : tuple of str
+        FM verdicts on which the collector asks sensors for evidence by itself (see
+        :mod:`collector.evidence_ingest`); empty: only operators ask.
+    snippet_s : float
+        Length of each snippet a request asks for, seconds.
+    request_ttl_s, request_resend_s : float
+        A request is sent to the connected sensors for ``request_ttl_s`` seconds, again
+        every ``request_resend_s`` while it is open, seconds.
     """
 
     db_url: str = "sqlite:///rfhunt.db"
@@ -137,6 +151,10 @@ class CollectorConfig:
     stats_interval_s: float = 60.0
     secret_key: Path | None = None
     enrolled_dir: Path | None = None
+    auto_verdicts: tuple[str, ...] = ("unlicensed", "suspicious")
+    snippet_s: float = 5.0
+    request_ttl_s: float = 3600.0
+    request_resend_s: float = 30.0
 
     def __post_init__(self) -> None:
         if (self.secret_key is None) != (self.enrolled_dir is None):
@@ -151,8 +169,11 @@ _SECTIONS = {
     "judge": {"uplink_window_s", "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score",
               "evidence_window_s", "motion_window_s",
               "baseline_interval_s", "baseline_min_span_s"},
+    "evidence": {"auto_verdicts", "snippet_s", "request_ttl_s", "request_resend_s"},
     "reference": {"gsm_csv", "fm_registry_csv"},
 }
+#: FM verdicts evidence may be asked for automatically.
+EVIDENCE_VERDICTS = ("unlicensed", "suspicious", "licensed", "intermod")
 
 
 def _positive(value: Any, where: str) -> float:
@@ -237,8 +258,18 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
         return p
     if key in ("relocate_interval_s", "stats_interval_s", "shadowing_db", "max_future_s", "locate_window_s", "uplink_window_s",
                "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score", "evidence_window_s",
-               "baseline_min_span_s"):
+               "baseline_min_span_s", "request_ttl_s", "request_resend_s"):
         return _positive(value, where)
+    if key == "snippet_s":
+        v = _positive(value, where)
+        if v > MAX_EVIDENCE_SECONDS:
+            raise ConfigError(f"{where} must be at most {MAX_EVIDENCE_SECONDS:g} s, got {value!r}")
+        return v
+    if key == "auto_verdicts":
+        if not isinstance(value, list) or any(v not in EVIDENCE_VERDICTS for v in value):
+            raise ConfigError(f"{where} must be a list of FM verdicts from {', '.join(EVIDENCE_VERDICTS)}, "
+                              f"got {value!r}")
+        return tuple(dict.fromkeys(value))
     if key in ("motion_window_s", "baseline_interval_s"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ConfigError(f"{where} must be a number >= 0, got {value!r}")

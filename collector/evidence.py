@@ -7,7 +7,8 @@ path relative to the database's folder); otherwise (PostgreSQL, in-memory SQLite
 ``inline=True``) into the row's ``blob`` column. Reading back checks the SHA-512.
 
 The table is defined on :class:`collector.store.Base` and created by migration ``0004``.
-Sensors do not send evidence over the wire yet: snippets are added by tools and tests.
+Sensors send their snippets over the wire in chunks (:class:`rfhunt.records.EvidenceChunk`);
+:mod:`collector.evidence_ingest` joins them and keeps them here.
 
 Units: times Unix seconds (UTC), frequencies and rates Hz, positions WGS84 degrees.
 """
@@ -161,22 +162,7 @@ def add_evidence(store: Store, detection_id: int, samples: np.ndarray, *, sample
         raise StoreError(f"database {store.url} refused a read: {str(exc).splitlines()[0]}") from None
     if det is None:
         raise StoreError(f"no detection with id {detection_id} to attach evidence to")
-    root = None if inline else evidence_root(store)
-    rel_path, blob = None, None
-    if root is None:
-        blob = payload
-    else:
-        rel = Path(EVIDENCE_DIRNAME) / digest[:2] / f"{digest}{SUFFIX[kind]}"
-        target = root / rel
-        try:
-            if not target.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(target.suffix + ".part")
-                tmp.write_bytes(payload)
-                os.replace(tmp, target)
-        except OSError as exc:
-            raise StoreError(f"cannot write evidence file {target}: {exc.strerror or exc}") from None
-        rel_path = rel.as_posix()
+    rel_path, blob = place_payload(store, payload, digest, kind, inline=inline)
     values = {
         "detection_id": detection_id, "emitter_id": det.emitter_id if det.emitter_id is not None else emitter_id,
         "kind": kind, "sample_rate_hz": float(sample_rate_hz), "center_freq_hz": float(center_freq_hz),
@@ -191,6 +177,33 @@ def add_evidence(store: Store, detection_id: int, samples: np.ndarray, *, sample
     except SQLAlchemyError as exc:
         raise StoreError(f"database {store.url} refused a write: {str(exc).splitlines()[0]}") from None
     return EvidenceRow(id=new_id, **{k: values[k] for k in _COLS if k != "id"})
+
+
+def place_payload(store: Store, payload: bytes, digest: str, kind: str, *, inline: bool = False
+                  ) -> tuple[str | None, bytes | None]:
+    """Put a snippet's bytes where they are kept: ``(path, None)`` with the file written
+    (content-addressed, so writing it again is harmless) beside a SQLite file database,
+    else ``(None, payload)`` for the row's ``blob``.
+
+    Raises
+    ------
+    StoreError
+        If the file cannot be written.
+    """
+    root = None if inline else evidence_root(store)
+    if root is None:
+        return None, payload
+    rel = Path(EVIDENCE_DIRNAME) / digest[:2] / f"{digest}{SUFFIX[kind]}"
+    target = root / rel
+    try:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(payload)
+            os.replace(tmp, target)
+    except OSError as exc:
+        raise StoreError(f"cannot write evidence file {target}: {exc.strerror or exc}") from None
+    return rel.as_posix(), None
 
 
 def _select():

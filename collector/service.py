@@ -43,11 +43,20 @@ Security
     ``not_enrolled``, nothing stored), and a record whose ``sensor_id`` is not the name
     its key was enrolled under is rejected (reason ``identity``).
 
+Evidence
+    Open evidence requests (:mod:`collector.evidence_ingest`: filed by operators, and by
+    the collector for FM carriers judged one of ``auto_verdicts``) go to every sensor heard
+    from since start (or the one named), on the ROUTER socket beside the acknowledgements,
+    and again every ``request_resend_s``. Sensors answer with ``evidence`` records (chunks
+    of audio and IQ snippets): each is stored and acknowledged like a detection, and a
+    snippet whose chunks are all in is joined, checked against its SHA-512 and kept as
+    evidence of its detection (``[b"evidence", json]`` on the live feed).
+
 Counters
     :meth:`Collector.stats` (and an ``event=stats`` log line every ``stats_interval_s``,
     and ``event=stopped`` at the end): received, stored, duplicates, rejected by reason,
     refused (CURVE handshakes), batches, and the outbox depth each sensor's newest
-    heartbeat reported.
+    heartbeat reported; evidence_chunks, evidence_kept and evidence_corrupt.
 
 Rogue cells
     GSM downlink detections are associated by decoded identity (see
@@ -83,6 +92,7 @@ from collector.auth import SensorGate
 from collector.baseline import learn_baseline
 from collector.cells import CellTracker, Fix
 from collector.config import CollectorConfig
+from collector.evidence_ingest import assemble, auto_requests, drop_stale_parts, requests, store_chunks
 from collector.fm_registry import EVIDENCE_HISTORY_S as FM_EVIDENCE_HISTORY_S
 from collector.fm_registry import fm_evidence, load_fm_reference, registry_summary
 from collector.goip import judge_uplink_emitters
@@ -93,7 +103,7 @@ from collector.refindex import ReferenceIndex
 from collector.rogue import RogueModel, judge_cells
 from collector.store import DetectionRow, EmitterRow, Store
 from rfhunt.errors import RfhuntError, StoreError, WireError
-from rfhunt.records import MAX_MESSAGE_BYTES, Detection, Heartbeat, decode
+from rfhunt.records import MAX_MESSAGE_BYTES, Detection, EvidenceChunk, Heartbeat, decode, encode_request
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +348,11 @@ class Collector:
         self._index: ReferenceIndex | None = None
         self._last_baseline = time.monotonic()
         self._last_reference_check = time.monotonic()
-        self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}, "batches": 0}
+        self.counters: dict[str, Any] = {"received": 0, "stored": 0, "duplicates": 0, "rejected": {}, "batches": 0,
+                                         "evidence_chunks": 0, "evidence_kept": 0, "evidence_corrupt": 0}
+        self._peers: dict[str, bytes] = {}  # sensor -> ROUTER identity it last sent from
+        self._requests_sent: dict[tuple[int, str], float] = {}  # (request, sensor) -> monotonic time sent
+        self._last_request_poll = -math.inf
         self._lock = threading.Lock()
         self._state_lock = threading.RLock()  # _pending, the tracker and the feed's queue
         self._worker: threading.Thread | None = None
@@ -367,6 +381,7 @@ class Collector:
         if self.gate is not None:
             self.gate.secure(self._router)
         self._pub: zmq.Socket | None = None
+        self._pub_lock = threading.Lock()
         try:
             self._router.bind(config.bind)
             if config.pub_bind:
@@ -393,7 +408,8 @@ class Collector:
         if self._pub is None:
             return
         try:
-            self._pub.send_multipart([topic, json.dumps(payload).encode()], zmq.NOBLOCK)
+            with self._pub_lock:  # both threads publish (detections and alerts, evidence)
+                self._pub.send_multipart([topic, json.dumps(payload).encode()], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             log.warning("publish dropped topic=%s error=%r", topic.decode(), str(exc))
 
@@ -500,6 +516,7 @@ class Collector:
         n = 0
         if self._poller.poll(timeout_ms):
             n = self._handle_batch()
+        self._send_requests()
         if self._worker is None and self._pending and \
                 time.monotonic() - self._last_relocate >= self.config.relocate_interval_s:
             self.flush()
@@ -556,6 +573,15 @@ class Collector:
             self.alerts.update(list(fresh_cells.values()), verdicts, now)
         except Exception as exc:  # noqa: BLE001 - judged again on the next pass
             log.error("rejudge failed error=%r", _describe(exc))
+            verdicts = {}
+        try:
+            if self.config.auto_verdicts and verdicts:
+                auto_requests(self.store, emitters, verdicts, now, ttl_s=self.config.request_ttl_s,
+                              seconds=self.config.snippet_s, verdict_set=self.config.auto_verdicts)
+            drop_stale_parts(self.store, time.time())
+        except StoreError as exc:  # tried again on the next pass
+            log.error("evidence bookkeeping failed error=%r", str(exc))
+        self._assemble(None)  # snippets whose detection came after their last chunk
         if self._pub is not None:
             for emitter_id in sorted(located | changed):
                 em = self.store.emitter(emitter_id)
@@ -688,6 +714,13 @@ class Collector:
     def _store_batch(self, batch: list[tuple[bytes, Detection | Heartbeat]]) -> None:
         """Store a batch in one transaction; if that fails, record by record, so that only
         the records the database refuses are rejected."""
+        for identity, rec in batch:
+            self._peers[rec.sensor_id] = identity
+        if any(isinstance(rec, EvidenceChunk) for _, rec in batch):
+            self._store_chunks([(i, r) for i, r in batch if isinstance(r, EvidenceChunk)])
+            batch = [(i, r) for i, r in batch if not isinstance(r, EvidenceChunk)]
+            if not batch:
+                return
         try:
             flags: list[bool | None] = list(self.store.add_batch([rec for _, rec in batch]))
         except Exception as exc:  # noqa: BLE001 - find the record at fault below
@@ -719,6 +752,72 @@ class Collector:
             self._reject(identity, "store", f"database {self.store.url} refused the record: {_describe(exc)}",
                          rec.seq)
         return None
+
+    def _store_chunks(self, chunks: list[tuple[bytes, EvidenceChunk]]) -> None:
+        """Store evidence chunks (one transaction), acknowledge them, keep the snippets
+        they complete."""
+        now = time.time()
+        try:
+            flags = store_chunks(self.store, [c for _, c in chunks], now)
+        except StoreError as exc:
+            for identity, c in chunks:
+                self._reject(identity, "store", str(exc), c.seq)
+            return
+        with self._lock:
+            self.counters["evidence_chunks"] += sum(flags)
+            self.counters["duplicates"] += len(flags) - sum(flags)
+        for (identity, c), new in zip(chunks, flags):
+            self._reply(identity, {"ok": True, "seq": c.seq, "dup": not new})
+        if any(flags):
+            self._assemble({c.sensor_id for (_, c), new in zip(chunks, flags) if new})
+
+    def _assemble(self, sensors: set[str] | None) -> None:
+        """Keep the snippets whose chunks are all in (``None``: look at every sensor's)."""
+        try:
+            res = assemble(self.store, time.time(), sensors=sensors)
+        except StoreError as exc:  # the parts stay; the periodic pass tries again
+            log.error("evidence assembly failed error=%r", str(exc))
+            return
+        with self._lock:
+            self.counters["evidence_kept"] += len(res.kept)
+            self.counters["evidence_corrupt"] += res.corrupt
+        for row in res.kept:
+            self._publish(b"evidence", {"id": row.id, "detection_id": row.detection_id, "emitter_id": row.emitter_id,
+                                        "kind": row.kind, "sensor_id": row.sensor_id, "t_utc": row.t_utc,
+                                        "seconds": row.n_samples / row.sample_rate_hz, "sha512": row.sha512})
+
+    def _send_requests(self) -> None:
+        """Send the open evidence requests to the sensors heard from (in the receiving thread:
+        the ROUTER socket is not shared)."""
+        if time.monotonic() - self._last_request_poll < min(5.0, self.config.request_resend_s):
+            return
+        self._last_request_poll = time.monotonic()
+        if not self._peers:
+            return
+        try:
+            open_reqs = requests(self.store, time.time(), open_only=True)
+        except StoreError as exc:
+            log.error("evidence requests unreadable error=%r", str(exc))
+            return
+        live = {r.id for r in open_reqs}
+        self._requests_sent = {k: v for k, v in self._requests_sent.items() if k[0] in live}
+        for req in open_reqs:
+            payload = encode_request(req.wire())
+            for sensor_id, identity in list(self._peers.items()):
+                if req.sensor_id is not None and req.sensor_id != sensor_id:
+                    continue
+                last = self._requests_sent.get((req.id, sensor_id))
+                if last is not None and time.monotonic() - last < self.config.request_resend_s:
+                    continue
+                try:
+                    self._router.send_multipart([identity, payload], zmq.NOBLOCK)
+                except zmq.ZMQError as exc:  # peer gone: sent again when it is back
+                    log.debug("request dropped sensor=%s error=%r", sensor_id, str(exc))
+                    continue
+                self._requests_sent[(req.id, sensor_id)] = time.monotonic()
+                if last is None:
+                    log.info("event=evidence_request_sent request=%s sensor=%s freq_hz=%.0f", req.request_id,
+                             sensor_id, req.freq_hz)
 
     def _summary(self) -> str:
         s = self.stats()

@@ -89,7 +89,8 @@ def cmd_sensor(args: argparse.Namespace) -> int:
     log.warning("event=start sensor=%s source=%s collector=%s outbox=%s queued=%d", cfg.sensor_id, cfg.source,
                 cfg.collector, outbox_path, pub.pending)
     try:
-        node = SensorNode(cfg, source, pos, pub.send, outbox_depth=lambda: pub.pending)
+        node = SensorNode(cfg, source, pos, pub.send, outbox_depth=lambda: pub.pending,
+                          requests=pub.take_requests)
         stats = node.run(stop)
         pub.flush(timeout_s=10.0)
         ob = pub.outbox.stats()
@@ -500,6 +501,77 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- evidence requests and snippets --------------------------------------------------------
+def cmd_evidence_request(args: argparse.Namespace) -> int:
+    """Ask the collector's sensors for evidence of a carrier (sent while the collector runs)."""
+    import time as _time
+
+    from collector.evidence_ingest import add_request
+    from collector.store import Store
+
+    store = Store.open(_fm_db_url(args))
+    try:
+        freq_hz, emitter_id, kind = args.freq_mhz * 1e6 if args.freq_mhz else None, None, args.kind
+        if args.emitter is not None:
+            em = store.emitter(args.emitter)
+            if em is None:
+                raise RfhuntError(f"no emitter {args.emitter} in {store.url}")
+            freq_hz, emitter_id, kind = em.freq_hz, em.id, em.kind
+        if freq_hz is None:
+            raise RfhuntError("say which carrier: --freq-mhz MHZ or --emitter ID")
+        req = add_request(store, kind=kind, freq_hz=freq_hz, now_utc=_time.time(), ttl_s=args.ttl_min * 60.0,
+                          seconds=args.seconds, want=tuple(args.want.split(",")), emitter_id=emitter_id,
+                          sensor_id=args.sensor, reason=f"operator: {args.why}" if args.why else "operator")
+    finally:
+        store.close()
+    print(f"request {req.request_id}: {req.kind} {req.freq_hz / 1e6:.4f} MHz, {req.seconds:g} s of "
+          f"{' and '.join(req.want)}, to {req.sensor_id or 'every sensor'} for {args.ttl_min:g} min")
+    return 0
+
+
+def cmd_evidence_list(args: argparse.Namespace) -> int:
+    """Evidence requests and the snippets kept."""
+    import time as _time
+    from datetime import UTC, datetime
+
+    from collector.evidence import evidence_for_emitter
+    from collector.evidence_ingest import requests
+    from collector.store import Store
+
+    def when(t: float | None) -> str:
+        return "-" if t is None else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    store = Store.open(_fm_db_url(args))
+    try:
+        reqs = requests(store, _time.time(), emitter_id=args.emitter)
+        ids = sorted({r.emitter_id for r in reqs if r.emitter_id is not None} |
+                     ({args.emitter} if args.emitter is not None else set()))
+        snippets = [ev for i in ids for ev in evidence_for_emitter(store, i)]
+    finally:
+        store.close()
+    if args.format == "jsonl":
+        for r in reqs:
+            print(json.dumps({"type": "evidence_request", "request_id": r.request_id, "kind": r.kind,
+                              "freq_hz": r.freq_hz, "seconds": r.seconds, "want": list(r.want),
+                              "emitter_id": r.emitter_id, "sensor_id": r.sensor_id, "reason": r.reason,
+                              "created_utc": r.created_utc, "expires_utc": r.expires_utc, "state": r.state,
+                              "served_utc": r.served_utc, "served_by": r.served_by}))
+        for ev in snippets:
+            print(json.dumps({"type": "evidence", "id": ev.id, "emitter_id": ev.emitter_id, "kind": ev.kind,
+                              "detection_id": ev.detection_id, "sensor_id": ev.sensor_id, "t_utc": ev.t_utc,
+                              "seconds": ev.n_samples / ev.sample_rate_hz, "sha512": ev.sha512}))
+        return 0
+    print(f"{'request':<8} {'created (UTC)':<20} {'MHz':>9} {'emitter':>7} {'state':<8} {'served by':<12} why")
+    for r in reqs:
+        print(f"{r.request_id:<8} {when(r.created_utc):<20} {r.freq_hz / 1e6:>9.4f} {str(r.emitter_id or '-'):>7} "
+              f"{r.state:<8} {r.served_by or '-':<12} {r.reason}")
+    print(f"{len(reqs)} request(s)")
+    for ev in snippets:
+        print(f"  evidence {ev.id}: emitter {ev.emitter_id}, {ev.kind}, {ev.n_samples / ev.sample_rate_hz:.1f} s "
+              f"from {ev.sensor_id} at {when(ev.t_utc)}, sha512 {ev.sha512[:16]}...")
+    return 0
+
+
 # --- FM licence registry and on-air schedules ----------------------------------------------
 def _fm_db_url(args: argparse.Namespace) -> str:
     """``--db URL``, else the database of ``--config FILE``, else ``sqlite:///rfhunt.db``."""
@@ -790,6 +862,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="local time is UTC plus HOURS (default 8, Asia/Shanghai)")
     fsc.add_argument("--format", choices=("table", "jsonl"), default="table")
     fsc.set_defaults(func=cmd_fm_schedule)
+
+    evp = sub.add_parser("evidence", help="ask sensors for evidence (audio, IQ) of a carrier; list what came")
+    evs = evp.add_subparsers(dest="evidence_command", required=True, metavar="WHAT")
+    evr = evs.add_parser("request", help="file a request; the running collector sends it to its sensors")
+    fm_db_options(evr)
+    evr.add_argument("--freq-mhz", type=float, default=None, help="the carrier, MHz")
+    evr.add_argument("--kind", choices=("fm", "gsm_downlink", "gsm_uplink"), default="fm",
+                     help="detection kind of the carrier (with --freq-mhz; default fm)")
+    evr.add_argument("--emitter", type=int, default=None, help="or the emitter's id (its carrier and kind)")
+    evr.add_argument("--seconds", type=float, default=5.0, help="length of each snippet, s (default 5)")
+    evr.add_argument("--want", default="audio,iq", help="audio, iq or audio,iq (default)")
+    evr.add_argument("--sensor", default=None, help="ask only this sensor (default: every one)")
+    evr.add_argument("--ttl-min", type=float, default=60.0, help="keep asking this long, minutes (default 60)")
+    evr.add_argument("--why", default=None, help="a note kept with the request (case number, ...)")
+    evr.set_defaults(func=cmd_evidence_request)
+    evl = evs.add_parser("list", help="requests and the snippets kept")
+    fm_db_options(evl)
+    evl.add_argument("--emitter", type=int, default=None, help="only this emitter's")
+    evl.add_argument("--format", choices=("table", "jsonl"), default="table")
+    evl.set_defaults(func=cmd_evidence_list)
 
     al = sub.add_parser("alerts", help="rogue-cell alerts of a collector's database")
     db_options(al)

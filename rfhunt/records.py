@@ -4,15 +4,25 @@ A record is a frozen dataclass with units in its field names. On the wire it is 
 UTF-8 JSON object with a schema version ``"v"`` and a ``"type"``; :func:`decode` checks
 every field and raises :class:`~rfhunt.errors.WireError` naming the first bad one, so a
 collector can reject garbage with a reason and go on.
+
+Sensors send detections, heartbeats and evidence chunks (:class:`EvidenceChunk`: a snippet
+of audio or IQ cut by :func:`evidence_chunks` into messages under the size limit); the
+collector sends sensors evidence requests (:class:`EvidenceRequest`,
+:func:`encode_request` / :func:`decode_request`) on the same connection.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import math
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+import numpy as np
 
 from rfhunt.errors import WireError
 
@@ -107,7 +117,73 @@ class Heartbeat:
     outbox_depth: int | None = None
 
 
-RECORD_TYPES: dict[str, type] = {"detection": Detection, "heartbeat": Heartbeat}
+#: Kinds of evidence snippet and the bytes of one of their samples on the wire (``iq``:
+#: little-endian complex64, ``audio``: little-endian float32, both full scale 1).
+EVIDENCE_KINDS = {"iq": 8, "audio": 4}
+#: Largest snippet bytes one chunk carries (base64 makes it 4/3 larger; the rest of the
+#: message fits in what is left of :data:`MAX_MESSAGE_BYTES`).
+EVIDENCE_CHUNK_BYTES = 45_000
+#: Most chunks of one snippet (about 184 MB: 11 minutes of FM channel IQ at 240 kHz).
+EVIDENCE_MAX_PARTS = 4096
+
+
+@dataclass(frozen=True)
+class EvidenceChunk:
+    """One piece of an evidence snippet (IQ or demodulated audio) a sensor recorded.
+
+    A snippet too long for one message travels as ``parts`` chunks, each its own record
+    with its own ``seq`` (so each is stored once and acknowledged on its own); the
+    collector joins them when all have arrived and checks the whole against ``sha512``.
+
+    Attributes
+    ----------
+    sensor_id, seq, sensor_lat, sensor_lon
+        As in :class:`Detection`.
+    t_utc : float
+        Unix time of the snippet's first sample (seconds, UTC).
+    detection_seq : int
+        ``seq`` of the detection (same sensor) the snippet documents.
+    request_id : str or None
+        The collector's evidence request this answers (None: the sensor's own initiative).
+    kind : str
+        One of :data:`EVIDENCE_KINDS`.
+    sample_rate_hz : float
+        Sample rate of the snippet, Hz.
+    center_freq_hz : float
+        Centre of the IQ, or the station's frequency for audio, Hz.
+    n_samples : int
+        Samples in the whole snippet.
+    sha512 : str
+        Lower-case hex SHA-512 of the whole snippet's bytes.
+    part, parts : int
+        This chunk's index (from 0) and the number of chunks.
+    data_b64 : str
+        This chunk's bytes, base64 (standard alphabet, padded).
+    """
+
+    sensor_id: str
+    seq: int
+    t_utc: float
+    sensor_lat: float
+    sensor_lon: float
+    detection_seq: int
+    request_id: str | None
+    kind: str
+    sample_rate_hz: float
+    center_freq_hz: float
+    n_samples: int
+    sha512: str
+    part: int
+    parts: int
+    data_b64: str
+
+    @property
+    def data(self) -> bytes:
+        """This chunk's bytes."""
+        return base64.b64decode(self.data_b64)
+
+
+RECORD_TYPES: dict[str, type] = {"detection": Detection, "heartbeat": Heartbeat, "evidence": EvidenceChunk}
 _TYPE_OF = {cls: name for name, cls in RECORD_TYPES.items()}
 _FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in RECORD_TYPES.values()}
 _NAMES = {name: frozenset(_FIELDS[cls]) for name, cls in RECORD_TYPES.items()}
@@ -247,6 +323,8 @@ def _validate(type_name: str, obj: dict[str, Any]) -> None:
                 raise WireError(f"feature {key!r} must be a scalar, got {type(val).__name__}")
             if isinstance(val, str):
                 _check_text(f"feature {key!r}", val, 1024)
+    elif type_name == "evidence":
+        _validate_evidence(obj)
     else:
         if not isinstance(obj["mobile"], bool):
             raise WireError(f"field 'mobile' must be true or false, got {obj['mobile']!r:.80}")
@@ -255,3 +333,164 @@ def _validate(type_name: str, obj: dict[str, Any]) -> None:
             _check_int(name, obj[name])
         if obj.get("outbox_depth") is not None:
             _check_int("outbox_depth", obj["outbox_depth"])
+
+
+_SHA512_RE = re.compile(r"[0-9a-f]{128}")
+
+
+def _validate_evidence(obj: dict[str, Any]) -> None:
+    _check_int("detection_seq", obj["detection_seq"])
+    if obj["request_id"] is not None:
+        _check_id("request_id", obj["request_id"])
+    kind = obj["kind"]
+    if kind not in EVIDENCE_KINDS:
+        raise WireError(f"field 'kind' must be one of {tuple(EVIDENCE_KINDS)}, got {kind!r:.80}")
+    _check_range("sample_rate_hz", obj["sample_rate_hz"], 1.0, 100e6)
+    _check_range("center_freq_hz", obj["center_freq_hz"], 1.0, 10e9)
+    if not isinstance(obj["sha512"], str) or not _SHA512_RE.fullmatch(obj["sha512"]):
+        raise WireError(f"field 'sha512' must be 128 lower-case hex digits, got {obj['sha512']!r:.80}")
+    _check_int("parts", obj["parts"], 1, EVIDENCE_MAX_PARTS)
+    _check_int("part", obj["part"], 0, obj["parts"] - 1)
+    size = EVIDENCE_KINDS[kind]
+    _check_int("n_samples", obj["n_samples"], 1, EVIDENCE_MAX_PARTS * EVIDENCE_CHUNK_BYTES // size)
+    total = obj["n_samples"] * size
+    if not (obj["parts"] - 1) * EVIDENCE_CHUNK_BYTES < total <= obj["parts"] * EVIDENCE_CHUNK_BYTES:
+        raise WireError(f"field 'parts' = {obj['parts']} does not fit {obj['n_samples']} {kind} samples "
+                        f"({total} bytes in chunks of {EVIDENCE_CHUNK_BYTES})")
+    text = obj["data_b64"]
+    if not isinstance(text, str) or len(text) > 4 * (EVIDENCE_CHUNK_BYTES // 3 + 1):
+        raise WireError("field 'data_b64' must be a base64 string of at most "
+                        f"{EVIDENCE_CHUNK_BYTES} bytes")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise WireError(f"field 'data_b64' is not base64: {exc}") from None
+    last = obj["part"] == obj["parts"] - 1
+    want = total - (obj["parts"] - 1) * EVIDENCE_CHUNK_BYTES if last else EVIDENCE_CHUNK_BYTES
+    if len(data) != want:
+        raise WireError(f"chunk {obj['part']} of {obj['parts']} holds {len(data)} bytes, expected {want}")
+
+
+def evidence_chunks(samples: Any, *, kind: str, sensor_id: str, seqs: Any, t_utc: float, sensor_lat: float,
+                    sensor_lon: float, detection_seq: int, sample_rate_hz: float, center_freq_hz: float,
+                    request_id: str | None = None) -> list[EvidenceChunk]:
+    """Cut a snippet into :class:`EvidenceChunk` records.
+
+    Parameters
+    ----------
+    samples : ndarray
+        Complex IQ (sent as complex64) for ``kind="iq"``, real audio (float32) for ``"audio"``.
+    seqs : iterator of int
+        Supplies one fresh sequence number per chunk (e.g. an outbox's ``next_seq``
+        wrapped in ``iter(f, None)``), in order.
+    t_utc : float
+        Time of the first sample, Unix s.
+
+    Raises
+    ------
+    WireError
+        If the kind is unknown, the samples are empty, of the wrong type for the kind, or
+        too long for :data:`EVIDENCE_MAX_PARTS` chunks.
+    """
+    if kind not in EVIDENCE_KINDS:
+        raise WireError(f"evidence kind {kind!r} is not one of {', '.join(EVIDENCE_KINDS)}")
+    arr = np.asarray(samples)
+    if arr.ndim != 1 or arr.size == 0:
+        raise WireError(f"evidence samples must be a non-empty 1-D array, got shape {arr.shape}")
+    if np.iscomplexobj(arr) != (kind == "iq"):
+        raise WireError(f"{kind} evidence cannot be made of {arr.dtype} samples")
+    payload = np.ascontiguousarray(arr, dtype="<c8" if kind == "iq" else "<f4").tobytes()
+    parts = -(-len(payload) // EVIDENCE_CHUNK_BYTES)
+    if parts > EVIDENCE_MAX_PARTS:
+        raise WireError(f"evidence of {len(payload)} bytes needs {parts} chunks, over the limit of "
+                        f"{EVIDENCE_MAX_PARTS}")
+    digest = hashlib.sha512(payload).hexdigest()
+    seq_iter = iter(seqs)
+    out = []
+    for k in range(parts):
+        piece = payload[k * EVIDENCE_CHUNK_BYTES:(k + 1) * EVIDENCE_CHUNK_BYTES]
+        out.append(EvidenceChunk(sensor_id, next(seq_iter), float(t_utc), sensor_lat, sensor_lon, int(detection_seq),
+                                 request_id, kind, float(sample_rate_hz), float(center_freq_hz), int(arr.size),
+                                 digest, k, parts, base64.b64encode(piece).decode("ascii")))
+    return out
+
+
+# ------------------------------------------------------------------ collector -> sensor
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """The collector asks sensors for evidence of a carrier (sent on the ROUTER socket to a
+    sensor's DEALER, beside the acknowledgements).
+
+    A sensor that finds the carrier in one of its decode scans before ``expires_utc``
+    sends the snippets of that detection (:class:`EvidenceChunk` with this ``request_id``)
+    once per request; a request it cannot serve expires quietly.
+
+    Attributes
+    ----------
+    request_id : str
+    kind : str
+        Detection kind of the carrier (one of :data:`KINDS`).
+    freq_hz : float
+        The carrier, Hz (matched on the kind's channel raster).
+    seconds : float
+        Length of each snippet, s.
+    want : tuple of str
+        Snippet kinds wanted, from :data:`EVIDENCE_KINDS`.
+    expires_utc : float
+        Unix time after which the request lapses.
+    """
+
+    request_id: str
+    kind: str
+    freq_hz: float
+    seconds: float
+    want: tuple[str, ...]
+    expires_utc: float
+
+
+#: Longest snippet a request may ask for, s.
+MAX_EVIDENCE_SECONDS = 60.0
+
+
+def encode_request(req: EvidenceRequest) -> bytes:
+    """One JSON message for a sensor (validated as :func:`decode_request` would)."""
+    body = {"v": WIRE_VERSION, "type": "evidence_request", "request_id": req.request_id, "kind": req.kind,
+            "freq_hz": req.freq_hz, "seconds": req.seconds, "want": list(req.want), "expires_utc": req.expires_utc}
+    _validate_request(body)
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode_request(obj: dict[str, Any]) -> EvidenceRequest:
+    """Check a parsed ``evidence_request`` message from the collector.
+
+    Raises
+    ------
+    WireError
+        If the version is unknown or a field is missing, unknown or out of range.
+    """
+    _validate_request(obj)
+    return EvidenceRequest(obj["request_id"], obj["kind"], float(obj["freq_hz"]), float(obj["seconds"]),
+                           tuple(obj["want"]), float(obj["expires_utc"]))
+
+
+_REQUEST_FIELDS = frozenset({"v", "type", "request_id", "kind", "freq_hz", "seconds", "want", "expires_utc"})
+
+
+def _validate_request(obj: dict[str, Any]) -> None:
+    if obj.get("v") != WIRE_VERSION:
+        raise WireError(f"unsupported wire version {obj.get('v')!r} in a request (this sensor speaks {WIRE_VERSION})")
+    if obj.get("type") != "evidence_request":
+        raise WireError(f"not an evidence request: type {obj.get('type')!r:.80}")
+    if set(obj) != _REQUEST_FIELDS:
+        odd = sorted(set(obj) ^ _REQUEST_FIELDS)
+        raise WireError(f"evidence_request has unknown or missing field(s) {', '.join(map(repr, odd))}")
+    _check_id("request_id", obj["request_id"])
+    if obj["kind"] not in KINDS:
+        raise WireError(f"field 'kind' must be one of {KINDS}, got {obj['kind']!r:.80}")
+    _check_range("freq_hz", obj["freq_hz"], 1.0, 10e9)
+    _check_range("seconds", obj["seconds"], 0.01, MAX_EVIDENCE_SECONDS)
+    want = obj["want"]
+    if not isinstance(want, list) or not want or any(w not in EVIDENCE_KINDS for w in want) \
+            or len(set(want)) != len(want):
+        raise WireError(f"field 'want' must list distinct kinds from {tuple(EVIDENCE_KINDS)}, got {want!r:.80}")
+    _check_range("expires_utc", obj["expires_utc"], 0.0, 1e11)

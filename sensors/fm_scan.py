@@ -10,6 +10,8 @@ test that unmasks the receiver's own intermodulation, and evidence files.
   ``gain_slope_db_per_db``).
 * :func:`decode_fm_band` is the long-dwell monitor sweep (RDS needs seconds): it captures
   only the hops where a power sweep saw stations.
+* :func:`sweep_fm_band` is that sweep also returning snippets (:class:`StationSnippet`) of
+  the stations an evidence request names, for the node to send to the collector.
 * :func:`write_evidence` stores a station's demodulated audio (50 µs de-emphasis, 48 kHz
   16-bit WAV) and its channel IQ (SigMF, complex float) for a detection.
 
@@ -30,11 +32,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import wave
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from dsp.bands import FM_RASTER_HZ
 from dsp.bands import band as band_by_name
 from dsp.fm.demod import AUDIO_RATE_HZ, mono_audio
 from dsp.fm.rds_demod import MIN_DURATION_S
@@ -202,6 +205,66 @@ def gain_test(source, spec: ScanSpec, found: list[CarrierMeasurement], *, calibr
     return out, dropped
 
 
+@dataclass(frozen=True)
+class StationSnippet:
+    """A station's evidence in memory: demodulated audio and channel IQ of one capture.
+
+    Attributes
+    ----------
+    freq_hz : float
+        The station (raster point), Hz.
+    t_utc : float
+        Time of the first sample, Unix s.
+    audio : ndarray of float32
+        Mono audio (50 µs de-emphasis) at ``audio_rate_hz``; 1.0 is 75 kHz of deviation.
+    audio_rate_hz : float
+    iq : ndarray of complex64
+        Channel IQ centred on ``iq_center_hz``.
+    iq_rate_hz, iq_center_hz : float
+        Hz.
+    """
+
+    freq_hz: float
+    t_utc: float
+    audio: np.ndarray
+    audio_rate_hz: float
+    iq: np.ndarray
+    iq_rate_hz: float
+    iq_center_hz: float
+
+
+def station_snippet(analysis: CaptureAnalysis, index: int, *, capture_center_hz: float, t_utc: float,
+                    seconds: float | None = None) -> StationSnippet:
+    """Audio and channel IQ of station ``index`` of an analysis made with ``keep_baseband=True``
+    (the first ``seconds`` of each).
+
+    Raises
+    ------
+    RecordingError
+        If the analysis kept no channel IQ.
+    """
+    st = analysis.stations[index]
+    ch = analysis.channels
+    if ch.baseband.shape[1] == 0:
+        raise RecordingError("no channel IQ to write: analyse with keep_baseband=True for evidence")
+    rate = ch.sample_rate_hz
+    n = ch.baseband.shape[1] if seconds is None else min(ch.baseband.shape[1], int(seconds * rate))
+    audio = mono_audio(analysis.mpx_hz[index, :max(n - 1, 1)], rate).astype(np.float32)
+    return StationSnippet(float(st.freq_hz), float(t_utc), audio, float(AUDIO_RATE_HZ),
+                          np.ascontiguousarray(ch.baseband[index, :n], dtype=np.complex64), float(rate),
+                          capture_center_hz + float(ch.center_offset_hz[index]))
+
+
+@dataclass
+class FmSweep:
+    """What :func:`sweep_fm_band` found: the measurements, the samples the source dropped,
+    and the snippets asked for (by index into ``found``)."""
+
+    found: list[CarrierMeasurement]
+    dropped: int
+    snippets: dict[int, StationSnippet] = field(default_factory=dict)
+
+
 def decode_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
                    ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None, evidence_dir: str | Path | None = None,
                    evidence_seconds: float = 10.0, position: tuple[float, float] | None = None
@@ -214,17 +277,40 @@ def decode_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[
     near_freqs_hz : array_like, optional
         Stations a power sweep found: only hops responsible for one of them are captured.
     evidence_dir : path, optional
-        Evidence on request: each station's audio and channel IQ are written here
+        Evidence files: each station's audio and channel IQ are written here
         (:func:`write_evidence`, the first ``evidence_seconds``) and their paths attached to
         its detection as the features ``evidence_wav`` and ``evidence_iq``.
     position : (lat, lon), optional
         The sensor's position, stored with the IQ evidence (WGS84 degrees).
 
-    Returns the measurements and the samples dropped.
+    Returns the measurements and the samples dropped (:func:`sweep_fm_band` also returns
+    snippets in memory).
+    """
+    sweep = sweep_fm_band(source, spec, calibration_db=calibration_db, hops=hops, ppm=ppm,
+                          near_freqs_hz=near_freqs_hz, evidence_dir=evidence_dir, evidence_seconds=evidence_seconds,
+                          position=position)
+    return sweep.found, sweep.dropped
+
+
+def sweep_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
+                  ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None, evidence_dir: str | Path | None = None,
+                  evidence_seconds: float = 10.0, position: tuple[float, float] | None = None,
+                  snippet_freqs_hz: np.ndarray | None = None, snippet_seconds: float = 5.0) -> FmSweep:
+    """:func:`decode_fm_band`, and snippets of the stations asked for.
+
+    Parameters
+    ----------
+    snippet_freqs_hz : array_like, optional
+        Stations (matched on the 100 kHz raster) whose audio and channel IQ are wanted in
+        memory (evidence requests). A station found on one of them gets
+        ``snippet_seconds`` of each: from the sweep's own capture when that is long
+        enough, else from one more capture of that length on its hop.
     """
     hops = hops if hops is not None else hops_for(spec)
     n = int(round(spec.dwell_s * spec.sample_rate_hz))
+    want = np.rint(np.asarray(snippet_freqs_hz if snippet_freqs_hz is not None else [], dtype=float) / FM_RASTER_HZ)
     found: list[CarrierMeasurement] = []
+    snippets: dict[int, StationSnippet] = {}
     dropped = 0
     for hop in hops:
         if near_freqs_hz is not None and not np.isin(np.rint(hop.channel_freqs_hz),
@@ -232,16 +318,32 @@ def decode_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[
             continue
         block, d = _capture(source, hop, n, spec.gain_db, ppm)
         dropped += d
+        asked = [i for i, f in enumerate(hop.channel_freqs_hz) if np.rint(f / FM_RASTER_HZ) in want]
         ms, an = measure_fm_block(block, hop.channel_freqs_hz, calibration_db=calibration_db, nfft=spec.nfft,
-                                  center_freq_hz=hop.center_freq_hz, keep_baseband=evidence_dir is not None)
+                                  center_freq_hz=hop.center_freq_hz,
+                                  keep_baseband=evidence_dir is not None or bool(asked))
         if evidence_dir is not None and an is not None:
             for i, m in enumerate(ms):
                 wav, meta = write_evidence(evidence_dir, an, i, capture_center_hz=hop.center_freq_hz, t_utc=block.t_utc,
                                            seconds=evidence_seconds, position=position)
                 ms[i] = replace(m, features={**m.features, "evidence_wav": str(wav), "evidence_iq": str(meta)})
+        hits = [i for i, m in enumerate(ms) if np.rint(m.freq_hz / FM_RASTER_HZ) in want]
+        if hits and an is not None:
+            if block.n_samples >= snippet_seconds * block.sample_rate_hz:
+                for i in hits:
+                    snippets[len(found) + i] = station_snippet(an, i, capture_center_hz=hop.center_freq_hz,
+                                                               t_utc=block.t_utc, seconds=snippet_seconds)
+            else:
+                long, d = _capture(source, hop, int(round(snippet_seconds * spec.sample_rate_hz)), spec.gain_db, ppm)
+                dropped += d
+                lan = analyze_block(long, np.array([ms[i].freq_hz for i in hits]), center_freq_hz=hop.center_freq_hz,
+                                    decode=False, keep_baseband=True)
+                for k, i in enumerate(hits):
+                    snippets[len(found) + i] = station_snippet(lan, k, capture_center_hz=hop.center_freq_hz,
+                                                               t_utc=long.t_utc, seconds=snippet_seconds)
         found.extend(ms)
     found, d = gain_test(source, spec, found, calibration_db=calibration_db, hops=hops, ppm=ppm)
-    return found, dropped + d
+    return FmSweep(found, dropped + d, snippets)
 
 
 def _stamp(t_utc: float) -> str:
@@ -282,18 +384,14 @@ def write_evidence(out_dir: str | Path, analysis: CaptureAnalysis, index: int, *
     """
     st = analysis.stations[index]
     ch = analysis.channels
-    if ch.baseband.shape[1] == 0:
-        raise RecordingError("no channel IQ to write: analyse with keep_baseband=True for evidence")
-    rate = ch.sample_rate_hz
-    n = ch.baseband.shape[1] if seconds is None else min(ch.baseband.shape[1], int(seconds * rate))
+    snip = station_snippet(analysis, index, capture_center_hz=capture_center_hz, t_utc=t_utc, seconds=seconds)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RecordingError(f"{out}: cannot create the evidence folder ({exc.strerror or exc})") from None
     base = out / f"fm_{st.freq_hz / 1e3:.0f}kHz_{_stamp(t_utc)}"
-    audio = mono_audio(analysis.mpx_hz[index, :max(n - 1, 1)], rate)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = (np.clip(snip.audio, -1.0, 1.0) * 32767).astype("<i2")
     wav_path = base.with_suffix(".wav")
     try:
         with wave.open(str(wav_path), "wb") as w:
@@ -303,12 +401,12 @@ def write_evidence(out_dir: str | Path, analysis: CaptureAnalysis, index: int, *
             w.writeframes(pcm.tobytes())
     except OSError as exc:
         raise RecordingError(f"{wav_path}: cannot write WAV ({exc.strerror or exc})") from None
-    centre = capture_center_hz + float(ch.center_offset_hz[index])
+    centre = snip.iq_center_hz
     pi = f", RDS PI {st.rds.pi:04X} PS {st.rds.ps!r}" if st.rds.pi is not None else ""
     desc = (f"FM station {st.freq_hz / 1e6:.1f} MHz, channel IQ centred on {centre / 1e6:.4f} MHz "
             f"(+-{ch.passband_hz / 1e3:.0f} kHz flat), {'stereo' if st.pilot else 'mono'}, "
             f"peak deviation {st.peak_deviation_hz / 1e3:.0f} kHz{pi}")
-    meta, _ = write_sigmf(base, ch.baseband[index, :n], sample_rate_hz=rate, center_freq_hz=centre,
+    meta, _ = write_sigmf(base, snip.iq, sample_rate_hz=snip.iq_rate_hz, center_freq_hz=centre,
                           datatype="cf32_le", t_utc=t_utc, description=desc, geolocation=position)
     return wav_path, meta
 

@@ -11,8 +11,9 @@ from typing import Callable
 import numpy as np
 
 from dsp.plan import Hop
-from rfhunt.errors import RfhuntError, SourceError
-from rfhunt.records import Detection, Heartbeat
+from dsp.bands import FM_RASTER_HZ
+from rfhunt.errors import RfhuntError, SourceError, WireError
+from rfhunt.records import Detection, EvidenceChunk, EvidenceRequest, Heartbeat, evidence_chunks
 from sensors.config import SensorConfig
 from sensors.gps import PositionProvider
 from sensors.scan import decode_band, estimate_ppm, hops_for, scan_band
@@ -44,16 +45,25 @@ class SensorNode:
     outbox_depth : callable, optional
         Records waiting in the outbox for the collector's acknowledgement (a publisher's
         ``pending``); reported in each heartbeat.
+    requests : callable, optional
+        Returns the collector's new evidence requests (a publisher's ``take_requests``).
+        An FM request is served by the next FM decode scan that finds its station: the
+        detection is followed by its snippets (audio and/or channel IQ, as asked) as
+        :class:`~rfhunt.records.EvidenceChunk` records; a request is served once, and
+        dropped unserved when it expires (by this machine's clock).
     """
 
     def __init__(self, config: SensorConfig, source: IQSource, position: PositionProvider,
-                 emit: Callable[[Detection | Heartbeat], None], *, clock: Callable[[], float] | None = None,
-                 outbox_depth: Callable[[], int] | None = None) -> None:
+                 emit: Callable[[Detection | Heartbeat | EvidenceChunk], None], *, clock: Callable[[], float] | None = None,
+                 outbox_depth: Callable[[], int] | None = None,
+                 requests: Callable[[], list[EvidenceRequest]] | None = None) -> None:
         self.config = config
         self.source = source
         self.pos = position
         self.emit = emit
         self._outbox_depth = outbox_depth
+        self._take_requests = requests
+        self._requests: dict[str, EvidenceRequest] = {}  # open evidence requests by id
         self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
         # The collector stores each (sensor_id, seq) once, so a restarted node must not reuse
         # numbers: they start from the start-up time in microseconds (wall clock, also for a
@@ -139,12 +149,17 @@ class SensorNode:
             if spec.decode and spec.kind == "fm":
                 if self.stats.scans_done % spec.every:
                     continue
-                from sensors.fm_scan import decode_fm_band  # the FM monitor: long dwells, RDS
+                from sensors.fm_scan import sweep_fm_band  # the FM monitor: long dwells, RDS
 
-                found, dropped = decode_fm_band(self.source, spec, calibration_db=self.config.calibration_db,
-                                                hops=self._plans[spec.band], ppm=self.ppm,
-                                                near_freqs_hz=self._carriers.get(spec.band))
+                asked = self._open_requests("fm")
+                seconds = max((r.seconds for r in asked), default=5.0)
+                sweep = sweep_fm_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                      hops=self._plans[spec.band], ppm=self.ppm,
+                                      near_freqs_hz=self._carriers.get(spec.band),
+                                      snippet_freqs_hz=np.array([r.freq_hz for r in asked]), snippet_seconds=seconds)
+                found, dropped, snippets = sweep.found, sweep.dropped, sweep.snippets
             elif spec.decode:
+                snippets = {}
                 if self.stats.scans_done % spec.every:
                     continue
                 found, dropped = decode_band(self.source, spec, calibration_db=self.config.calibration_db,
@@ -152,6 +167,7 @@ class SensorNode:
                                              near_freqs_hz=self._carriers.get(spec.band), on_frame=self._gsmtap)
                 self._update_ppm_from_fcch(found)
             else:
+                snippets = {}
                 found, dropped = scan_band(self.source, spec, calibration_db=self.config.calibration_db,
                                            hops=self._plans[spec.band], ppm=self.ppm)
                 self._carriers[spec.band] = np.array([m.freq_hz for m in found])
@@ -165,16 +181,59 @@ class SensorNode:
                 log.warning("event=no_position sensor=%s reason=%s detections_discarded=%d",
                             self.config.sensor_id, exc, len(found))
                 continue
-            for m in found:
+            for i, m in enumerate(found):
                 feats = {**m.features, "sensor_ppm": round(self.ppm, 2)}
-                self.emit(Detection(self.config.sensor_id, self._next_seq(), m.t_utc, lat, lon, m.kind,
-                                    m.freq_hz, m.channel, m.bandwidth_hz, m.power_dbm, m.snr_db, feats))
+                det = Detection(self.config.sensor_id, self._next_seq(), m.t_utc, lat, lon, m.kind,
+                                m.freq_hz, m.channel, m.bandwidth_hz, m.power_dbm, m.snr_db, feats)
+                self.emit(det)
                 n += 1
+                if i in snippets:
+                    self._serve(det, snippets[i])
             if self.clock() - self._last_hb >= self.config.heartbeat_s:
                 self.heartbeat()
         self.stats.scans_done += 1
         self.stats.detections += n
         return n
+
+    def _open_requests(self, kind: str) -> list[EvidenceRequest]:
+        """Take new evidence requests, forget expired ones; the open ones of ``kind``."""
+        if self._take_requests is not None:
+            for req in self._take_requests():
+                self._requests.setdefault(req.request_id, req)
+        now = time.time()  # requests expire by the collector's clock, which this one follows
+        for rid in [rid for rid, r in self._requests.items() if r.expires_utc < now]:
+            log.info("event=evidence_request_expired sensor=%s request=%s", self.config.sensor_id, rid)
+            del self._requests[rid]
+        return [r for r in self._requests.values() if r.kind == kind]
+
+    def _serve(self, det: Detection, snip) -> None:
+        """Send the snippets of ``det`` every open request for its carrier asks for."""
+        for req in [r for r in self._requests.values() if r.kind == det.kind
+                    and round(r.freq_hz / FM_RASTER_HZ) == round(det.freq_hz / FM_RASTER_HZ)]:
+            n_chunks = 0
+            for want in req.want:
+                if want == "audio":
+                    samples, rate, centre = snip.audio, snip.audio_rate_hz, snip.freq_hz
+                else:
+                    samples, rate, centre = snip.iq, snip.iq_rate_hz, snip.iq_center_hz
+                samples = samples[:max(1, int(req.seconds * rate))]
+                try:
+                    chunks = evidence_chunks(samples, kind=want, sensor_id=det.sensor_id,
+                                             seqs=iter(self._next_seq, None), t_utc=snip.t_utc,
+                                             sensor_lat=det.sensor_lat, sensor_lon=det.sensor_lon,
+                                             detection_seq=det.seq, sample_rate_hz=rate, center_freq_hz=centre,
+                                             request_id=req.request_id)
+                except WireError as exc:
+                    log.error("event=evidence_failed sensor=%s request=%s reason=%s", self.config.sensor_id,
+                              req.request_id, exc)
+                    continue
+                for c in chunks:
+                    self.emit(c)
+                n_chunks += len(chunks)
+            del self._requests[req.request_id]
+            log.info("event=evidence_sent sensor=%s request=%s detection_seq=%d freq_hz=%.0f chunks=%d seconds=%.1f",
+                     self.config.sensor_id, req.request_id, det.seq, det.freq_hz, n_chunks,
+                     min(req.seconds, snip.audio.size / snip.audio_rate_hz))
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
         """Let ``seconds`` pass: wait on a real-time source, jump ahead on a simulated one."""

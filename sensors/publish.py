@@ -10,6 +10,10 @@ A record the collector rejects as malformed is dropped (resending it cannot help
 counted; one it refuses for a reason that is not the record's (``"retry": true`` in the
 reply: its database refused the write, or this sensor's key is not enrolled at the moment)
 stays in the outbox and is sent again.
+
+The collector also sends evidence requests on this socket
+(:class:`rfhunt.records.EvidenceRequest`); :meth:`Publisher.take_requests` hands them to
+the node, each once.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ import time
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from rfhunt.errors import ConfigError
+from rfhunt.errors import ConfigError, WireError
 from rfhunt.keys import load_public, load_secret
-from rfhunt.records import Detection, Heartbeat, encode
+from rfhunt.records import Detection, EvidenceChunk, EvidenceRequest, Heartbeat, decode_request, encode
 from sensors.outbox import Outbox
 
 log = logging.getLogger("rfhunt.sensor")
@@ -94,13 +98,15 @@ class Publisher:
         self._last_pump = 0.0
         self.auth_retry_s = float(auth_retry_s)
         self._refused_at: float | None = None
+        self._requests: list[EvidenceRequest] = []
+        self._request_ids: set[str] = set()
 
     # ---------------------------------------------------------------- sending
     def next_seq(self) -> int:
         """A sequence number never used before by this sensor's outbox."""
         return self.outbox.next_seq()
 
-    def send(self, record: Detection | Heartbeat) -> None:
+    def send(self, record: Detection | Heartbeat | EvidenceChunk) -> None:
         """Queue ``record`` in the outbox and send it (now if connected, else later)."""
         data = encode(record)
         dropped = self.outbox.put(record.seq, data, heartbeat=isinstance(record, Heartbeat))
@@ -174,6 +180,9 @@ class Publisher:
             except (ValueError, AttributeError):
                 log.warning("event=bad_ack endpoint=%s reply=%r", self.endpoint, reply[:80])
                 continue
+            if ack.get("type") == "evidence_request":
+                self._take_request(ack)
+                continue
             if ack.get("ok"):
                 acked.append(seq)
             elif ack.get("retry") is True:
@@ -189,6 +198,24 @@ class Publisher:
         valid = [s for s in acked if isinstance(s, int)]
         if valid:
             self.acked += self.outbox.ack(valid)
+
+    def _take_request(self, msg: dict) -> None:
+        try:
+            req = decode_request(msg)
+        except WireError as exc:
+            log.warning("event=bad_request endpoint=%s error=%s", self.endpoint, exc)
+            return
+        if req.request_id not in self._request_ids:
+            self._request_ids.add(req.request_id)
+            self._requests.append(req)
+            log.info("event=evidence_request request=%s kind=%s freq_hz=%.0f seconds=%.1f", req.request_id,
+                     req.kind, req.freq_hz, req.seconds)
+
+    def take_requests(self) -> list[EvidenceRequest]:
+        """Evidence requests received since the last call (each request once, however often
+        the collector sends it)."""
+        out, self._requests = self._requests, []
+        return out
 
     @property
     def pending(self) -> int:
