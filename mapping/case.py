@@ -26,6 +26,7 @@ import csv
 import hashlib
 import json
 import re
+import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -367,8 +368,17 @@ def _export(store: Store, em: EmitterRow, out: Path, tiles: str | None, max_evid
                                         "t_utc": iso(ev.t_utc), "sensor_id": ev.sensor_id,
                                         "geolocation": None if geo is None else {
                                             "type": "Point", "coordinates": [geo[1], geo[0]]},
-                                        "sha512": ev.sha512}, indent=2, ensure_ascii=False) + "\n")
-            files = [meta.name, data.name]
+                                        "sha512": ev.sha512,
+                                        "listen": f"{base.name}.wav (16-bit PCM copy for listening)"},
+                                       indent=2, ensure_ascii=False) + "\n")
+            wav = base.with_suffix(".wav")
+            pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+            with wave.open(str(wav), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(int(round(ev.sample_rate_hz)))
+                w.writeframes(pcm.tobytes())
+            files = [meta.name, data.name, wav.name]
         ev_rows.append((ev, files))
 
     # pictures

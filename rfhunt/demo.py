@@ -27,6 +27,13 @@ DEMO_SCAN_INTERVAL_S = 20.0
 DEMO_DECODE_DWELL_S = 1.2
 #: Decode on every Nth scan cycle (cycles 0, 10 and 20 of the 30-cycle demo).
 DEMO_DECODE_EVERY = 10
+#: The FM monitor (RDS, pilot, deviation; evidence the collector asks for) dwells this long
+#: on each occupied hop, every Nth cycle.
+DEMO_FM_DWELL_S = 0.6
+DEMO_FM_EVERY = 10
+#: Seconds of audio and IQ the demo's collector asks for when it judges an FM carrier
+#: unlicensed or suspicious.
+DEMO_SNIPPET_S = 2.0
 
 
 def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -69,11 +76,12 @@ def _sensor_process(scenario_path: str | None, sensor_id: str, endpoint: str, sc
     source = SimulatedSource(world, sensor_id, seed=seed)
     # power sweeps of every band on each cycle; the cells' identities decoded every few cycles
     decode = ScanSpec("gsm900-dl", 2.4e6, DEMO_DECODE_DWELL_S, 42.1, decode=True, every=DEMO_DECODE_EVERY)
+    fm = ScanSpec("fm", 2.4e6, DEMO_FM_DWELL_S, 20.7, decode=True, every=DEMO_FM_EVERY)
     config = SensorConfig(sensor_id=sensor_id, source=f"sim:{sensor_id}", collector=endpoint,
                           scan_interval_s=scan_interval_s, heartbeat_s=scan_interval_s,
-                          scans=(*DEFAULT_SCANS, decode))
+                          scans=(*DEFAULT_SCANS, decode, fm))
     pub = Publisher(endpoint, sensor_id)
-    node = SensorNode(config, source, SourcePosition(source), pub.send)
+    node = SensorNode(config, source, SourcePosition(source), pub.send, requests=pub.take_requests)
     n_scans = int(np.ceil(scenario.duration_s / scan_interval_s))
 
     def on_scan(nd: SensorNode, n: int) -> None:
@@ -170,6 +178,8 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
              quiet: bool = False, seed: int = 1) -> dict:
     """Run the demo and return the summary (also written to ``OUT/summary.json``)."""
     from collector.config import CollectorConfig
+    from collector.evidence import evidence_for_emitter
+    from collector.evidence_ingest import requests
     from collector.service import Collector
     from collector.store import Store
     from mapping.folium_map import render_map
@@ -191,7 +201,8 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     n_exp = scenario.propagation.path_loss_exponent
     config = CollectorConfig(db_url=db_url, bind="tcp://127.0.0.1:*", gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
                              shadowing_db=max(scenario.propagation.shadowing_db, 3.0),
-                             path_loss_exponent={"gsm_downlink": n_exp, "gsm_uplink": n_exp, "fm": n_exp})
+                             path_loss_exponent={"gsm_downlink": n_exp, "gsm_uplink": n_exp, "fm": n_exp},
+                             snippet_s=DEMO_SNIPPET_S)
     say(f"rfhunt demo: scenario '{scenario.name}' ({len(scenario.sensors)} sensors, "
         f"{len(scenario.emitters)} emitters, {scenario.duration_s:.0f} s of air time)")
     collector = Collector(config)
@@ -249,6 +260,11 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
         alerts = [{"emitter_id": a.emitter_id, "arfcn": a.channel, "identity": a.identity, "score": a.score,
                    "indicators": [i["name"] for i in a.indicators], "updates": a.n_updates} for a in store.alerts()]
         identities = decoded_identities(store.detections())
+        evidence = [{"emitter_id": ev.emitter_id, "kind": ev.kind, "sensor_id": ev.sensor_id,
+                     "seconds": round(ev.n_samples / ev.sample_rate_hz, 2), "sha512": ev.sha512}
+                    for em in emitters for ev in evidence_for_emitter(store, em.id)]
+        asked = [{"request_id": r.request_id, "emitter_id": r.emitter_id, "freq_hz": r.freq_hz, "reason": r.reason,
+                  "state": r.state, "served_by": r.served_by} for r in requests(store, time.time())]
         map_path = render_map(store, out / "map.html", title=f"rfhunt demo: {scenario.name}")
     finally:
         store.close()
@@ -256,7 +272,8 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     wall = time.monotonic() - t_wall
     summary = {"db_url": db_url, "wall_s": round(wall, 1), "scenario": scenario.name,
                "map": str(map_path), "collector": collector.stats(), "errors": errors,
-               "emitters": rows, "false_emitters": false, "alerts": alerts}
+               "emitters": rows, "false_emitters": false, "alerts": alerts, "evidence_requests": asked,
+               "evidence": evidence}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     say("")
     say(f"{'truth':<15} {'kind':<13} {'detected':<9} {'emitter':>7} {'verdict':<14} {'error_m':>8}  decoded identity")
@@ -281,6 +298,11 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     say(f"{len(false)} emitter(s) match nothing in the scenario"
         + "".join(f"\n  emitter {f['emitter_id']}: {f['kind']} {f['freq_hz'] / 1e6:.1f} MHz, "
                   f"{f['n_detections']} detections, {f['verdict']}" for f in false))
+    say(f"{len(asked)} evidence request(s), {len(evidence)} snippet(s) kept"
+        + "".join(f"\n  {r['request_id']}: emitter {r['emitter_id']} {r['freq_hz'] / 1e6:.1f} MHz ({r['reason']}): "
+                  f"{r['state']}" + (f" by {r['served_by']}" if r["served_by"] else "") for r in asked)
+        + "".join(f"\n  evidence of emitter {e['emitter_id']}: {e['seconds']:.1f} s of {e['kind']} from "
+                  f"{e['sensor_id']} (rfhunt case export {e['emitter_id']} DIR)" for e in evidence))
     say(f"wrote {map_path}, {db} and {out / 'summary.json'} in {wall:.1f} s")
     for e in errors:
         say(f"warning: {e}")

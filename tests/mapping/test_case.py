@@ -301,3 +301,35 @@ def test_hostile_text_stays_inert_in_every_case_file(tmp_path):
     names = [p.name for p in (out / "evidence").iterdir()]
     assert len(names) == 2 and all(re.fullmatch(r"[A-Za-z0-9_.-]+", n) for n in names)   # safe file names
     assert verify_case(out) == []
+
+
+def test_audio_evidence_comes_with_a_wav_to_listen_to(tmp_path):
+    """A black radio's demodulated audio is in the case as the stored float32 and as a 16-bit
+    WAV at its rate that any player opens, both named in the manifest."""
+    import wave
+
+    from collector.evidence import add_evidence
+
+    t = np.arange(48_000) / 48_000
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    with Store.open(f"sqlite:///{tmp_path / 'a.db'}") as store:
+        for i, (lat, lon) in enumerate([(22.53, 114.05), (22.54, 114.06), (22.55, 114.05)]):
+            store.add_detection(Detection(f"s{i}", 1, T0 + i, lat, lon, "fm", 93.6e6, None, 200e3, -60.0 - i, 30.0,
+                                          {"pilot": False}))
+        eid = store.get_or_create_emitter("fm:93.6", "fm", 93.6e6, None)
+        store.assign_detections(eid, [d.id for d in store.detections()])
+        store.update_emitter(eid, lat=22.54, lon=114.055, semi_major_m=400.0, semi_minor_m=300.0,
+                             orientation_deg=0.0, verdict="unlicensed", reasons=["no licence at 93.6 MHz"])
+        ev = add_evidence(store, store.detections()[0].id, tone, sample_rate_hz=48_000, center_freq_hz=93.6e6,
+                          kind="audio")
+        out = tmp_path / "case"
+        export_case(store, eid, out)
+    (wav_path,) = (out / "evidence").glob("*.wav")
+    with wave.open(str(wav_path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 48_000, 48_000)
+        pcm = np.frombuffer(w.readframes(48_000), "<i2") / 32767
+    assert np.max(np.abs(pcm - tone)) < 1e-4
+    meta = json.loads(next((out / "evidence").glob("*.json")).read_text())
+    assert meta["sha512"] == ev.sha512 and meta["listen"].startswith(wav_path.name)
+    assert wav_path.relative_to(out).as_posix() in (out / MANIFEST).read_text()
+    assert verify_case(out) == []

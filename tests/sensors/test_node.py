@@ -95,8 +95,9 @@ def test_sensor_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="sensor.source"):
         parse_sensor_config({"sensor": {"id": "a"}})
     cfg = load_sensor_config("deploy/sensor.toml")
-    assert cfg.sensor_id == "roof-01" and len(cfg.scans) == 4 and cfg.lat == pytest.approx(22.5566)
-    assert [s.decode for s in cfg.scans] == [False, False, False, True]
+    assert cfg.sensor_id == "roof-01" and len(cfg.scans) == 5 and cfg.lat == pytest.approx(22.5566)
+    assert [s.decode for s in cfg.scans] == [False, False, False, True, True]
+    assert (cfg.scans[4].band, cfg.scans[4].dwell_s, cfg.scans[4].every) == ("fm", 1.0, 5)
 
 
 def test_gpsd_client_reads_tpv_fixes():
