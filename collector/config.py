@@ -31,8 +31,9 @@ URL, are relative to the folder of the config file)::
     baseline_min_span_s = 21600           # a cell is learned once seen over 6 h
 
     [evidence]
-    auto_verdicts = ["unlicensed", "suspicious"]   # ask sensors for evidence of FM carriers so judged ([]: never)
-    snippet_s = 5.0                       # length of each audio / IQ snippet asked for
+    auto_verdicts = ["unlicensed", "suspicious", "rogue"]   # ask sensors for evidence of carriers so judged ([]: never)
+    snippet_s = 5.0                       # length of each FM audio / IQ snippet asked for
+    gsm_snippet_s = 1.0                   # ... and of a GSM cell's channel IQ (1.08 MS/s: 8.7 MB a second)
     request_ttl_s = 3600                  # a request is sent to sensors for this long
     request_resend_s = 30                 # ... again this often while open (a sensor may have reconnected)
 
@@ -119,10 +120,11 @@ class CollectorConfig:
         Folder of the enrolled sensors' public keys (``rfhunt keys enroll``); required
         with ``secret_key``.
     auto_verdicts : tuple of str
-        FM verdicts on which the collector asks sensors for evidence by itself (see
-        :mod:`collector.evidence_ingest`); empty: only operators ask.
-    snippet_s : float
-        Length of each snippet a request asks for, seconds.
+        Verdicts on which the collector asks sensors for evidence of an FM station or a GSM
+        cell by itself (see :mod:`collector.evidence_ingest`); empty: only operators ask.
+    snippet_s, gsm_snippet_s : float
+        Length of each snippet such a request asks for (FM audio and IQ; a GSM cell's
+        channel IQ), seconds.
     request_ttl_s, request_resend_s : float
         A request is sent to the connected sensors for ``request_ttl_s`` seconds, again
         every ``request_resend_s`` while it is open, seconds.
@@ -151,8 +153,9 @@ class CollectorConfig:
     stats_interval_s: float = 60.0
     secret_key: Path | None = None
     enrolled_dir: Path | None = None
-    auto_verdicts: tuple[str, ...] = ("unlicensed", "suspicious")
+    auto_verdicts: tuple[str, ...] = ("unlicensed", "suspicious", "rogue")
     snippet_s: float = 5.0
+    gsm_snippet_s: float = 1.0
     request_ttl_s: float = 3600.0
     request_resend_s: float = 30.0
 
@@ -169,11 +172,11 @@ _SECTIONS = {
     "judge": {"uplink_window_s", "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score",
               "evidence_window_s", "motion_window_s",
               "baseline_interval_s", "baseline_min_span_s"},
-    "evidence": {"auto_verdicts", "snippet_s", "request_ttl_s", "request_resend_s"},
+    "evidence": {"auto_verdicts", "snippet_s", "gsm_snippet_s", "request_ttl_s", "request_resend_s"},
     "reference": {"gsm_csv", "fm_registry_csv"},
 }
-#: FM verdicts evidence may be asked for automatically.
-EVIDENCE_VERDICTS = ("unlicensed", "suspicious", "licensed", "intermod")
+#: Verdicts evidence may be asked for automatically (FM stations and GSM cells).
+EVIDENCE_VERDICTS = ("unlicensed", "suspicious", "rogue", "licensed", "intermod", "unverified", "known")
 
 
 def _positive(value: Any, where: str) -> float:
@@ -260,14 +263,14 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
                "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score", "evidence_window_s",
                "baseline_min_span_s", "request_ttl_s", "request_resend_s"):
         return _positive(value, where)
-    if key == "snippet_s":
+    if key in ("snippet_s", "gsm_snippet_s"):
         v = _positive(value, where)
         if v > MAX_EVIDENCE_SECONDS:
             raise ConfigError(f"{where} must be at most {MAX_EVIDENCE_SECONDS:g} s, got {value!r}")
         return v
     if key == "auto_verdicts":
         if not isinstance(value, list) or any(v not in EVIDENCE_VERDICTS for v in value):
-            raise ConfigError(f"{where} must be a list of FM verdicts from {', '.join(EVIDENCE_VERDICTS)}, "
+            raise ConfigError(f"{where} must be a list of verdicts from {', '.join(EVIDENCE_VERDICTS)}, "
                               f"got {value!r}")
         return tuple(dict.fromkeys(value))
     if key in ("motion_window_s", "baseline_interval_s"):

@@ -1,10 +1,12 @@
 """Evidence that sensors send: requests out, chunks in, snippets kept.
 
 An operator (``rfhunt evidence request``) or the collector's own judgement (an FM carrier
-judged ``unlicensed`` or ``suspicious``) files an **evidence request** for a carrier: a row
+judged ``unlicensed`` or ``suspicious``, a GSM cell judged ``suspicious`` or ``rogue``) files
+an **evidence request** for a carrier: a row
 in ``evidence_requests``. The collector sends every open request to its sensors
 (:class:`rfhunt.records.EvidenceRequest`); a sensor that finds the carrier records the
-snippets (demodulated audio, channel IQ) and sends them as
+snippets (an FM station's demodulated audio and channel IQ; a GSM cell's channel IQ) and
+sends them as
 :class:`rfhunt.records.EvidenceChunk` records, which travel like detections: outbox,
 acknowledgement after commit, stored once per (sensor_id, seq).
 
@@ -42,8 +44,10 @@ log = logging.getLogger("rfhunt.collector")
 
 #: Parts of a snippet that is still incomplete after this long are dropped, s.
 PART_TTL_S = 86400.0
-#: Verdicts on which the collector asks for evidence by itself.
-AUTO_VERDICTS = ("unlicensed", "suspicious")
+#: Verdicts on which the collector asks for evidence by itself ...
+AUTO_VERDICTS = ("unlicensed", "suspicious", "rogue")
+#: ... of emitters of these kinds (the ones sensors record snippets of).
+AUTO_KINDS = ("fm", "gsm_downlink")
 
 
 class EvidencePartModel(Base):
@@ -209,14 +213,18 @@ def requests(store: Store, now_utc: float, *, open_only: bool = False, emitter_i
 
 
 def auto_requests(store: Store, emitters: Iterable, verdicts: dict, now_utc: float, *, ttl_s: float = 3600.0,
-                  seconds: float = 5.0, verdict_set: Sequence[str] = AUTO_VERDICTS) -> list[RequestRow]:
-    """File a request for each FM emitter judged one of ``verdict_set`` that has none yet
-    (one per emitter: the first snippets are the evidence; an operator asks for more).
+                  seconds: float = 5.0, gsm_seconds: float = 1.0, verdict_set: Sequence[str] = AUTO_VERDICTS
+                  ) -> list[RequestRow]:
+    """File a request for each FM station or GSM downlink cell judged one of ``verdict_set``
+    that has none yet (one per emitter: the first snippets are the evidence; an operator
+    asks for more). FM requests ask for ``seconds`` of audio and IQ, GSM ones for
+    ``gsm_seconds`` of the cell's channel IQ.
 
     ``verdicts`` maps emitter id to an object with a ``verdict`` (a
     :class:`collector.judge.Judgement`); emitters are :class:`collector.store.EmitterRow`.
     """
-    todo = [em for em in emitters if em.kind == "fm" and getattr(verdicts.get(em.id), "verdict", None) in verdict_set]
+    todo = [em for em in emitters if em.kind in AUTO_KINDS
+            and getattr(verdicts.get(em.id), "verdict", None) in verdict_set]
     if not todo:
         return []
     t = EvidenceRequestModel.__table__
@@ -229,7 +237,9 @@ def auto_requests(store: Store, emitters: Iterable, verdicts: dict, now_utc: flo
     for em in todo:
         if em.id in have:
             continue
-        out.append(add_request(store, kind=em.kind, freq_hz=em.freq_hz, now_utc=now_utc, ttl_s=ttl_s, seconds=seconds,
+        fm = em.kind == "fm"
+        out.append(add_request(store, kind=em.kind, freq_hz=em.freq_hz, now_utc=now_utc, ttl_s=ttl_s,
+                               seconds=seconds if fm else gsm_seconds, want=("audio", "iq") if fm else ("iq",),
                                emitter_id=em.id, reason=f"verdict {verdicts[em.id].verdict}"))
     return out
 

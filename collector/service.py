@@ -45,7 +45,7 @@ Security
 
 Evidence
     Open evidence requests (:mod:`collector.evidence_ingest`: filed by operators, and by
-    the collector for FM carriers judged one of ``auto_verdicts``) go to every sensor heard
+    the collector for FM stations and GSM cells judged one of ``auto_verdicts``) go to every sensor heard
     from since start (or the one named), on the ROUTER socket beside the acknowledgements,
     and again every ``request_resend_s``. Sensors answer with ``evidence`` records (chunks
     of audio and IQ snippets): each is stored and acknowledged like a detection, and a
@@ -577,7 +577,8 @@ class Collector:
         try:
             if self.config.auto_verdicts and verdicts:
                 auto_requests(self.store, emitters, verdicts, now, ttl_s=self.config.request_ttl_s,
-                              seconds=self.config.snippet_s, verdict_set=self.config.auto_verdicts)
+                              seconds=self.config.snippet_s, gsm_seconds=self.config.gsm_snippet_s,
+                              verdict_set=self.config.auto_verdicts)
             drop_stale_parts(self.store, time.time())
         except StoreError as exc:  # tried again on the next pass
             log.error("evidence bookkeeping failed error=%r", str(exc))

@@ -34,6 +34,8 @@ DEMO_FM_EVERY = 10
 #: Seconds of audio and IQ the demo's collector asks for when it judges an FM carrier
 #: unlicensed or suspicious.
 DEMO_SNIPPET_S = 2.0
+#: ... and of a GSM cell's channel IQ when it judges the cell rogue or suspicious (2.2 MB each).
+DEMO_GSM_SNIPPET_S = 0.25
 
 
 def write_reference_files(scenario: Scenario, out: Path) -> tuple[Path, Path]:
@@ -202,7 +204,7 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
     config = CollectorConfig(db_url=db_url, bind="tcp://127.0.0.1:*", gsm_csv=gsm_csv, fm_registry_csv=fm_csv,
                              shadowing_db=max(scenario.propagation.shadowing_db, 3.0),
                              path_loss_exponent={"gsm_downlink": n_exp, "gsm_uplink": n_exp, "fm": n_exp},
-                             snippet_s=DEMO_SNIPPET_S)
+                             snippet_s=DEMO_SNIPPET_S, gsm_snippet_s=DEMO_GSM_SNIPPET_S)
     say(f"rfhunt demo: scenario '{scenario.name}' ({len(scenario.sensors)} sensors, "
         f"{len(scenario.emitters)} emitters, {scenario.duration_s:.0f} s of air time)")
     collector = Collector(config)

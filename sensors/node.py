@@ -11,12 +11,12 @@ from typing import Callable
 import numpy as np
 
 from dsp.plan import Hop
-from dsp.bands import FM_RASTER_HZ
+from dsp.bands import FM_RASTER_HZ, GSM_CHANNEL_HZ
 from rfhunt.errors import RfhuntError, SourceError, WireError
 from rfhunt.records import Detection, EvidenceChunk, EvidenceRequest, Heartbeat, evidence_chunks
 from sensors.config import SensorConfig
 from sensors.gps import PositionProvider
-from sensors.scan import decode_band, estimate_ppm, hops_for, scan_band
+from sensors.scan import estimate_ppm, hops_for, scan_band, sweep_gsm_band
 from sensors.sources.base import IQSource
 
 log = logging.getLogger("rfhunt.sensor")
@@ -47,8 +47,9 @@ class SensorNode:
         ``pending``); reported in each heartbeat.
     requests : callable, optional
         Returns the collector's new evidence requests (a publisher's ``take_requests``).
-        An FM request is served by the next FM decode scan that finds its station: the
-        detection is followed by its snippets (audio and/or channel IQ, as asked) as
+        A request is served by the next decode scan of its kind that finds its carrier (the
+        FM monitor: audio and channel IQ; a GSM decode: the cell's channel IQ): the
+        detection is followed by its snippets (as asked) as
         :class:`~rfhunt.records.EvidenceChunk` records; a request is served once, and
         dropped unserved when it expires (by this machine's clock).
     """
@@ -159,12 +160,16 @@ class SensorNode:
                                       snippet_freqs_hz=np.array([r.freq_hz for r in asked]), snippet_seconds=seconds)
                 found, dropped, snippets = sweep.found, sweep.dropped, sweep.snippets
             elif spec.decode:
-                snippets = {}
                 if self.stats.scans_done % spec.every:
                     continue
-                found, dropped = decode_band(self.source, spec, calibration_db=self.config.calibration_db,
-                                             hops=self._plans[spec.band], ppm=self.ppm,
-                                             near_freqs_hz=self._carriers.get(spec.band), on_frame=self._gsmtap)
+                asked = self._open_requests(spec.kind)
+                seconds = max((r.seconds for r in asked), default=2.0)
+                gsweep = sweep_gsm_band(self.source, spec, calibration_db=self.config.calibration_db,
+                                        hops=self._plans[spec.band], ppm=self.ppm,
+                                        near_freqs_hz=self._carriers.get(spec.band), on_frame=self._gsmtap,
+                                        snippet_freqs_hz=np.array([r.freq_hz for r in asked]),
+                                        snippet_seconds=seconds)
+                found, dropped, snippets = gsweep.found, gsweep.dropped, gsweep.snippets
                 self._update_ppm_from_fcch(found)
             else:
                 snippets = {}
@@ -207,11 +212,15 @@ class SensorNode:
         return [r for r in self._requests.values() if r.kind == kind]
 
     def _serve(self, det: Detection, snip) -> None:
-        """Send the snippets of ``det`` every open request for its carrier asks for."""
+        """Send the snippets of ``det`` every open request for its carrier asks for (audio
+        only where there is some: an FM station's)."""
+        raster = FM_RASTER_HZ if det.kind == "fm" else GSM_CHANNEL_HZ
         for req in [r for r in self._requests.values() if r.kind == det.kind
-                    and round(r.freq_hz / FM_RASTER_HZ) == round(det.freq_hz / FM_RASTER_HZ)]:
+                    and round(r.freq_hz / raster) == round(det.freq_hz / raster)]:
             n_chunks = 0
             for want in req.want:
+                if want == "audio" and getattr(snip, "audio", None) is None:
+                    continue  # no programme to hear on a GSM channel
                 if want == "audio":
                     samples, rate, centre = snip.audio, snip.audio_rate_hz, snip.freq_hz
                 else:
@@ -233,7 +242,7 @@ class SensorNode:
             del self._requests[req.request_id]
             log.info("event=evidence_sent sensor=%s request=%s detection_seq=%d freq_hz=%.0f chunks=%d seconds=%.1f",
                      self.config.sensor_id, req.request_id, det.seq, det.freq_hz, n_chunks,
-                     min(req.seconds, snip.audio.size / snip.audio_rate_hz))
+                     min(req.seconds, snip.iq.size / snip.iq_rate_hz))
 
     def _pause(self, seconds: float, stop: threading.Event) -> None:
         """Let ``seconds`` pass: wait on a real-time source, jump ahead on a simulated one."""

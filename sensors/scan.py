@@ -7,9 +7,10 @@ from typing import Callable
 
 import numpy as np
 
-from dsp.bands import Band, downlink_channels_in_span, uplink_channels_in_span
+from dsp.bands import GSM_CHANNEL_HZ, Band, downlink_channels_in_span, uplink_channels_in_span
 from dsp.bands import band as band_by_name
 from dsp.gsm.decode import L2Frame, decode_bcch
+from dsp.gsm.rx.channelizer import channelize
 from dsp.gsm.uplink import KIND_ACCESS, KIND_NORMAL, SLOT_S, UplinkBursts, detect_uplink_bursts, uplink_activity
 from dsp.plan import Hop, plan_hops
 from dsp.spectrum import channel_powers, detect_carriers
@@ -362,11 +363,80 @@ def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops
         Called with every decoded L2 frame of the hop's own channels (GSMTAP output).
 
     Returns the decoded cells as measurements whose features carry the identity and the
-    broadcast parameters, and the samples dropped.
+    broadcast parameters, and the samples dropped (:func:`sweep_gsm_band` also returns
+    snippets of channel IQ).
+    """
+    sweep = sweep_gsm_band(source, spec, calibration_db=calibration_db, hops=hops, ppm=ppm, near_freqs_hz=near_freqs_hz,
+                           on_frame=on_frame)
+    return sweep.found, sweep.dropped
+
+
+@dataclass(frozen=True)
+class ChannelSnippet:
+    """One channel's IQ from a capture (evidence of a cell).
+
+    Attributes
+    ----------
+    freq_hz : float
+        The channel (carrier) it documents, Hz.
+    t_utc : float
+        Time of the first sample, Unix s.
+    iq : ndarray of complex64
+        The channel, filtered and resampled, full scale 1.
+    iq_rate_hz : float
+        Its sample rate, Hz (4 samples per GSM symbol: 1.0833 MS/s).
+    iq_center_hz : float
+        The RF frequency at its 0 Hz, Hz.
+    """
+
+    freq_hz: float
+    t_utc: float
+    iq: np.ndarray
+    iq_rate_hz: float
+    iq_center_hz: float
+
+
+@dataclass
+class GsmSweep:
+    """What :func:`sweep_gsm_band` found: the decoded cells, the samples the source dropped,
+    and the snippets asked for (by index into ``found``)."""
+
+    found: list[CarrierMeasurement]
+    dropped: int
+    snippets: dict[int, ChannelSnippet] = field(default_factory=dict)
+
+
+def channel_snippet(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float, freq_hz: float, *,
+                    t_utc: float, seconds: float | None = None) -> ChannelSnippet:
+    """The GSM channel ``freq_hz`` of a capture as a snippet (4 samples per symbol), the
+    first ``seconds`` of it."""
+    ch = channelize(iq, sample_rate_hz, center_freq_hz, [freq_hz], sps=4)
+    x = ch.iq[0]
+    if seconds is not None:
+        x = x[:max(1, int(seconds * ch.sample_rate_hz))]
+    return ChannelSnippet(float(freq_hz), float(t_utc), np.ascontiguousarray(x, dtype=np.complex64),
+                          float(ch.sample_rate_hz), float(freq_hz - ch.residual_hz[0]))
+
+
+def sweep_gsm_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
+                   ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None,
+                   on_frame: Callable[[L2Frame], None] | None = None, snippet_freqs_hz: np.ndarray | None = None,
+                   snippet_seconds: float = 2.0) -> GsmSweep:
+    """:func:`decode_band`, and snippets of the cells asked for.
+
+    Parameters
+    ----------
+    snippet_freqs_hz : array_like, optional
+        Carriers (matched on the 200 kHz raster) whose channel IQ is wanted (evidence
+        requests). A cell decoded on one of them gets ``snippet_seconds`` of it: from the
+        decode capture when that is long enough, else from one more capture of that length
+        on its hop.
     """
     b = band_by_name(spec.band)
     n = int(round(spec.dwell_s * spec.sample_rate_hz))
     out: list[CarrierMeasurement] = []
+    snippets: dict[int, ChannelSnippet] = {}
+    want = np.rint(np.asarray(snippet_freqs_hz if snippet_freqs_hz is not None else [], dtype=float) / GSM_CHANNEL_HZ)
     dropped = 0
     for hop in hops if hops is not None else hops_for(spec):
         if near_freqs_hz is not None and not np.isin(np.rint(hop.channel_freqs_hz),
@@ -410,4 +480,14 @@ def decode_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops
             out.append(CarrierMeasurement(t_mid, b.kind, c.freq_hz, c.arfcn, b.bandwidth_hz,
                                           round(float(signal_dbfs + to_dbm), 2),
                                           round(float(snr), 2) if np.isfinite(snr) else 0.0, feats))
-    return out, dropped
+            if want.size and np.rint(c.freq_hz / GSM_CHANNEL_HZ) in want:
+                if block.n_samples >= snippet_seconds * fs:
+                    snippets[len(out) - 1] = channel_snippet(iq, fs, fc, c.freq_hz, t_utc=block.t_utc,
+                                                             seconds=snippet_seconds)
+                else:
+                    source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, spec.gain_db)
+                    more = source.read(int(round(snippet_seconds * fs)))
+                    dropped += more.dropped_samples
+                    snippets[len(out) - 1] = channel_snippet(more.as_complex64(), fs, fc, c.freq_hz,
+                                                             t_utc=more.t_utc)
+    return GsmSweep(out, dropped, snippets)

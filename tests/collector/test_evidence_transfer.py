@@ -187,26 +187,34 @@ def test_a_request_is_served_by_the_snippet_that_answers_it(db_url):
             add_request(store, kind="fm", freq_hz=93.6e6, now_utc=T0, want=("mp3",))
 
 
-def test_the_collector_asks_once_for_each_fm_carrier_judged_unlicensed(sqlite_url):
+def test_the_collector_asks_once_for_each_carrier_judged_unlicensed_or_rogue(sqlite_url):
+    gsm = Detection("s1", 3, T0, 22.5, 114.0, "gsm_downlink", 947.6e6, 63, 200e3, -50.0, 30.0, {})
     with Store.open(sqlite_url) as store:
-        store.add_batch([_detection(seq=1), _detection(seq=2, freq_hz=97.1e6)])
+        store.add_batch([_detection(seq=1), _detection(seq=2, freq_hz=97.1e6), gsm])
         from collector.association import associate_detections
 
         associate_detections(store)
         ems = {e.freq_hz: e for e in store.emitters()}
         verdicts = {ems[93.6e6].id: Judgement("unlicensed", ("no licence",)),
-                    ems[97.1e6].id: Judgement("licensed", ("matches",))}
-        (req,) = auto_requests(store, store.emitters(), verdicts, T0, seconds=3.0)
-        assert req.emitter_id == ems[93.6e6].id and req.freq_hz == 93.6e6 and req.reason == "verdict unlicensed"
+                    ems[97.1e6].id: Judgement("licensed", ("matches",)),
+                    ems[947.6e6].id: Judgement("rogue", ("score 9",), score=9.0)}
+        fm, cell = sorted(auto_requests(store, store.emitters(), verdicts, T0, seconds=3.0, gsm_seconds=0.5),
+                          key=lambda r: r.kind)
+        assert fm.emitter_id == ems[93.6e6].id and fm.freq_hz == 93.6e6 and fm.reason == "verdict unlicensed"
+        assert fm.want == ("audio", "iq") and fm.seconds == 3.0
+        assert (cell.kind, cell.want, cell.seconds, cell.reason) == ("gsm_downlink", ("iq",), 0.5, "verdict rogue")
         assert auto_requests(store, store.emitters(), verdicts, T0 + 60) == []
+        assert auto_requests(store, store.emitters(), verdicts, T0, verdict_set=()) == []
 
 
 def test_evidence_config_keys_are_checked(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[evidence]\nauto_verdicts = ["unlicensed"]\nsnippet_s = 8\nrequest_resend_s = 5\n')
+    path.write_text('[evidence]\nauto_verdicts = ["unlicensed"]\nsnippet_s = 8\nrequest_resend_s = 5\n'
+                    'gsm_snippet_s = 0.5\n')
     cfg = load_collector_config(path)
     assert cfg.auto_verdicts == ("unlicensed",) and cfg.snippet_s == 8.0 and cfg.request_resend_s == 5.0
-    for body, names in [('snippet_s = 600', "snippet_s"), ('auto_verdicts = ["rogue"]', "auto_verdicts"),
+    assert cfg.gsm_snippet_s == 0.5 and CollectorConfig().auto_verdicts == ("unlicensed", "suspicious", "rogue")
+    for body, names in [('snippet_s = 600', "snippet_s"), ('auto_verdicts = ["goip"]', "auto_verdicts"),
                         ('seconds = 3', "unknown key 'seconds'")]:
         path.write_text(f"[evidence]\n{body}\n")
         with pytest.raises(ConfigError, match=names):
