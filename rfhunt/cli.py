@@ -90,7 +90,7 @@ def cmd_sensor(args: argparse.Namespace) -> int:
                 cfg.collector, outbox_path, pub.pending)
     try:
         node = SensorNode(cfg, source, pos, pub.send, outbox_depth=lambda: pub.pending,
-                          requests=pub.take_requests)
+                          requests=pub.take_requests, first_seq=pub.next_seq())
         stats = node.run(stop)
         pub.flush(timeout_s=10.0)
         ob = pub.outbox.stats()

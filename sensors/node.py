@@ -52,12 +52,17 @@ class SensorNode:
         detection is followed by its snippets (as asked) as
         :class:`~rfhunt.records.EvidenceChunk` records; a request is served once, and
         dropped unserved when it expires (by this machine's clock).
+    first_seq : int, optional
+        The lowest sequence number this run may use: the outbox's persisted counter (a
+        publisher's ``next_seq()``), so that numbers never repeat across restarts even when
+        the clock was set back.
     """
 
     def __init__(self, config: SensorConfig, source: IQSource, position: PositionProvider,
                  emit: Callable[[Detection | Heartbeat | EvidenceChunk], None], *, clock: Callable[[], float] | None = None,
                  outbox_depth: Callable[[], int] | None = None,
-                 requests: Callable[[], list[EvidenceRequest]] | None = None) -> None:
+                 requests: Callable[[], list[EvidenceRequest]] | None = None,
+                 first_seq: int | None = None) -> None:
         self.config = config
         self.source = source
         self.pos = position
@@ -67,10 +72,12 @@ class SensorNode:
         self._requests: dict[str, EvidenceRequest] = {}  # open evidence requests by id
         self.clock = clock or (lambda: getattr(source, "t_utc", None) or time.time())
         # The collector stores each (sensor_id, seq) once, so a restarted node must not reuse
-        # numbers: they start from the start-up time in microseconds (wall clock, also for a
-        # simulated source) and count up by one. A persisted outbox counter replaces this
-        # when the transport gains its outbox.
-        self.seq = time.time_ns() // 1000
+        # numbers: they count up by one from the start-up time in microseconds (wall clock,
+        # also for a simulated source), or from the outbox's persisted counter when that is
+        # higher (a node without a real-time clock may boot with its clock behind: numbers
+        # from the clock alone would repeat old ones, and the collector would drop the new
+        # records as duplicates).
+        self.seq = max(time.time_ns() // 1000, first_seq if first_seq is not None else 0) - 1
         self.ppm = config.ppm
         self.stats = NodeStats()
         self._plans: dict[str, list[Hop]] = {spec.band: hops_for(spec) for spec in config.scans}

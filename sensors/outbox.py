@@ -37,6 +37,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# added after the first release: outboxes written before get the column on opening
+_NEXT_DUE = """
+ALTER TABLE outbox ADD COLUMN next_due REAL NOT NULL DEFAULT 0;
+"""
+_DUE_INDEX = "CREATE INDEX IF NOT EXISTS ix_outbox_due ON outbox (next_due, seq)"
+
+#: A record not acknowledged is sent again after ``resend_after_s``, then after twice that,
+#: four times, ... (at most this many doublings) ...
+MAX_BACKOFF_DOUBLINGS = 4
+#: ... and never waits longer than this between two sends, s.
+MAX_RESEND_INTERVAL_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,10 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(outbox)")}
+            if "next_due" not in cols:
+                self._db.executescript(_NEXT_DUE)
+            self._db.execute(_DUE_INDEX)
             row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
         except sqlite3.Error as exc:
             raise ConfigError(f"outbox {self.path}: cannot open ({exc})") from None
@@ -162,25 +177,37 @@ class Outbox:
             self.acked += n
             return n
 
-    def due(self, older_than_s: float, limit: int = 1000) -> list[tuple[int, bytes]]:
-        """Records never sent, or last sent more than ``older_than_s`` ago, oldest first
-        (:meth:`mark_sent` the ones that went out)."""
+    def due(self, older_than_s: float | None = None, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Records due to be sent: never sent, or not acknowledged by the time
+        :meth:`mark_sent` set (oldest first among those due at once; an index makes this
+        cheap however full the outbox is).
+
+        ``older_than_s`` is accepted for callers of the first version and ignored: the
+        resend interval is now :meth:`mark_sent`'s ``resend_after_s``.
+        """
         with self._lock:
-            rows = self._db.execute("SELECT seq, payload FROM outbox WHERE last_sent <= ? ORDER BY seq LIMIT ?",
-                                    (time.time() - older_than_s, int(limit))).fetchall()
+            rows = self._db.execute("SELECT seq, payload FROM outbox WHERE next_due <= ? ORDER BY next_due, seq "
+                                    "LIMIT ?", (time.time(), int(limit))).fetchall()
         return [(int(s), bytes(p)) for s, p in rows]
 
-    def mark_sent(self, seqs: Iterable[int]) -> None:
-        """Note that records went out now (so :meth:`due` waits before resending them)."""
+    def mark_sent(self, seqs: Iterable[int], resend_after_s: float = 5.0) -> None:
+        """Note that records went out now: each is due again ``resend_after_s`` later, twice
+        that after its second send, and so on (at most :data:`MAX_BACKOFF_DOUBLINGS`
+        doublings and :data:`MAX_RESEND_INTERVAL_S`), so a slow or overloaded collector is
+        not flooded with copies of what it has not acknowledged yet."""
         now = time.time()
         with self._lock:
-            self._db.executemany("UPDATE outbox SET last_sent=?, attempts=attempts+1 WHERE seq=?",
-                                 [(now, int(s)) for s in seqs])
+            self._db.executemany(
+                "UPDATE outbox SET last_sent=?, attempts=attempts+1, "
+                "next_due=? + min(?, ? * (1 << min(attempts, ?))) WHERE seq=?",
+                [(now, now, MAX_RESEND_INTERVAL_S, float(resend_after_s), MAX_BACKOFF_DOUBLINGS, int(s))
+                 for s in seqs])
 
     def reset_sent(self) -> None:
-        """Make every queued record due at once (after a reconnect)."""
+        """Make every queued record due at once, its back-off forgotten (after a reconnect:
+        what went into the dead connection is lost, not slow to be acknowledged)."""
         with self._lock:
-            self._db.execute("UPDATE outbox SET last_sent=0")
+            self._db.execute("UPDATE outbox SET last_sent=0, next_due=0, attempts=0")
 
     @property
     def depth(self) -> int:

@@ -46,7 +46,9 @@ class Publisher:
         Where records wait for their acknowledgement (default: one in memory, which does
         not survive the process).
     resend_after_s : float
-        Unacknowledged records are sent again after this long, s.
+        An unacknowledged record is sent again after this long, then after twice that, and
+        so on up to :data:`sensors.outbox.MAX_RESEND_INTERVAL_S` (s); all at once when the
+        connection comes back.
     context : zmq.Context, optional
     secret_key_file, server_key_file : str, optional
         The sensor's ``.key_secret`` certificate and the collector's public ``.key``: with
@@ -86,7 +88,7 @@ class Publisher:
             self.sock.curve_secretkey = secret
             self.sock.curve_serverkey = load_public(server_key_file)
         self._monitor = self.sock.get_monitor_socket(
-            zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
         self.sock.connect(endpoint)
         self.endpoint = endpoint
         self.sent = 0
@@ -114,7 +116,7 @@ class Publisher:
             log.warning("event=outbox_full dropped=%d depth=%d max=%d", dropped, self.outbox.depth,
                         self.outbox.max_records)
         if self._send_now(record.seq, data):
-            self.outbox.mark_sent([record.seq])
+            self.outbox.mark_sent([record.seq], self.resend_after_s)
         self.pump(0)
 
     def _send_now(self, seq: int, data: bytes) -> bool:
@@ -138,12 +140,12 @@ class Publisher:
             return
         self._last_pump = now
         went = []
-        for seq, data in self.outbox.due(self.resend_after_s, limit=2000):
+        for seq, data in self.outbox.due(limit=2000):
             if not self._send_now(seq, data):
                 break  # not connected: the rest stays due
             went.append(seq)
         if went:
-            self.outbox.mark_sent(went)
+            self.outbox.mark_sent(went, self.resend_after_s)
             self.resent += len(went)
 
     def _events(self) -> None:
@@ -152,7 +154,7 @@ class Publisher:
                 ev = recv_monitor_message(self._monitor, zmq.NOBLOCK)
             except zmq.Again:  # pragma: no cover - poll said there was one
                 break
-            if ev["event"] == zmq.EVENT_CONNECTED:
+            if ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:  # messages can flow from now on
                 self.connected = True
                 self.outbox.reset_sent()  # everything not yet acknowledged goes again
                 log.info("event=connected endpoint=%s outbox=%d", self.endpoint, self.outbox.depth)

@@ -210,3 +210,25 @@ def test_decode_scan_publishes_cell_identities():
 
 def decode_record_ok(d):
     return decode(encode(d)) == d
+
+
+def test_numbers_continue_from_the_outbox_when_the_clock_was_set_back(tmp_path):
+    """A node whose clock is behind the last run's (a board without a real-time clock, booted
+    before NTP) still numbers its records above every number it used before."""
+    import time
+
+    from sensors.outbox import Outbox
+
+    ahead = time.time_ns() // 1000 + 10**12  # the last run's numbers, from a clock far ahead
+    ob = Outbox(tmp_path / "o.sqlite", first_seq=ahead)
+    src = SimulatedSource(WORLD, "roof-nw", seed=1)
+    out = []
+    node = SensorNode(SensorConfig("roof-nw", "sim:roof-nw", scans=()), src, SourcePosition(src), out.append,
+                      first_seq=ob.next_seq())
+    node.heartbeat()
+    node.heartbeat()
+    assert [r.seq for r in out] == [ahead, ahead + 1]
+    fresh = []
+    SensorNode(SensorConfig("roof-nw", "sim:roof-nw", scans=()), src, SourcePosition(src), fresh.append).heartbeat()
+    assert abs(fresh[0].seq - time.time_ns() // 1000) < 60 * 10**6  # without an outbox: the clock
+    ob.close()

@@ -208,3 +208,49 @@ def test_sensor_config_outbox_keys():
     for key, bad in (("outbox", 3), ("outbox", ""), ("outbox_max_records", 0), ("outbox_max_records", True)):
         with pytest.raises(ConfigError, match=f"t.toml: sensor.{key}"):
             parse_sensor_config({**base, "sensor": {**base["sensor"], key: bad}}, "t.toml")
+
+
+def test_resends_back_off_and_a_reconnect_makes_everything_due(tmp_path, monkeypatch):
+    import sensors.outbox as ob_mod
+
+    now = [T0]
+    monkeypatch.setattr(ob_mod.time, "time", lambda: now[0])
+    ob = Outbox(tmp_path / "o.sqlite", first_seq=1)
+    ob.put_many([(s, encode(det(s)), False) for s in (1, 2)])
+    assert [s for s, _ in ob.due()] == [1, 2]
+    gaps = []
+    for _ in range(8):  # send record 1 whenever it is due; see how long it waits each time
+        sent_at = now[0]
+        ob.mark_sent([1], resend_after_s=5.0)
+        while [s for s, _ in ob.due() if s == 1] == []:
+            now[0] += 0.5
+        gaps.append(now[0] - sent_at)
+    assert gaps == [5.0, 10.0, 20.0, 40.0, 80.0, 80.0, 80.0, 80.0]  # 5 s doubling, 4 doublings at most
+    ob.mark_sent([1, 2], resend_after_s=5.0)
+    assert ob.due() == []
+    ob.reset_sent()  # the connection came back
+    assert [s for s, _ in ob.due()] == [1, 2]
+    plan = ob._db.execute("EXPLAIN QUERY PLAN SELECT seq, payload FROM outbox WHERE next_due <= ? "
+                          "ORDER BY next_due, seq LIMIT ?", (T0, 10)).fetchall()
+    assert "ix_outbox_due" in str(plan)  # not a scan of every record on each pump
+    ob.close()
+
+
+def test_an_outbox_of_the_first_version_opens_and_keeps_its_records(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE outbox (seq INTEGER PRIMARY KEY, heartbeat INTEGER NOT NULL, payload BLOB NOT NULL,
+                             queued_utc REAL NOT NULL, last_sent REAL NOT NULL DEFAULT 0,
+                             attempts INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta VALUES ('next_seq', 42);
+    """)
+    db.execute("INSERT INTO outbox VALUES (41, 0, ?, 1.0, 5.0, 3)", (encode(det(41)),))
+    db.commit()
+    db.close()
+    ob = Outbox(path)
+    assert ob.depth == 1 and [s for s, _ in ob.due()] == [41] and ob.next_seq() == 42
+    ob.close()
