@@ -829,6 +829,8 @@ class Collector:
         return (f"received={s['received']} stored={s['stored']} duplicates={s['duplicates']} "
                 f"rejected={sum(s['rejected'].values())} batches={s['batches']} pending_emitters={pending} "
                 f"sensors_reporting={len(s['outbox_depth'])} outbox_depth={sum(s['outbox_depth'].values())}"
+                f" evidence_chunks={s['evidence_chunks']} evidence_kept={s['evidence_kept']}"
+                f" evidence_corrupt={s['evidence_corrupt']}"
                 f"{extra} {rej}").strip()
 
     # ---------------------------------------------------------------- shutdown

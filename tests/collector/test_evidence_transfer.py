@@ -278,12 +278,14 @@ def test_a_node_serves_a_request_from_the_collector_over_real_sockets(tmp_path):
         stop.set()
         thread.join(15)
         stats = collector.stats()
+        summary = collector._summary()  # the event=stats log line
         collector.close()
         pub.close()
         sub.close()
         ctx.term()
     assert not thread.is_alive()
     assert stats["evidence_kept"] == 2 and stats["evidence_corrupt"] == 0
+    assert "evidence_kept=2 evidence_corrupt=0" in summary
     assert stats["evidence_chunks"] > 20  # 1.5 s of IQ is hundreds of kB
     assert sorted(f["kind"] for f in feed) == ["audio", "iq"]
     with Store.open(cfg.db_url) as store:
