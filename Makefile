@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_dsp.py
 	$(PY) bench/bench_gsm.py
 	$(PY) bench/bench_fm.py
+	$(PY) bench/bench_evidence.py
 	$(PY) bench/bench_locate.py
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_goip.py
