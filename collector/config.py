@@ -18,6 +18,7 @@ URL, are relative to the folder of the config file)::
     shadowing_db = 6.0
     path_loss_exponent = { gsm_downlink = 3.0, gsm_uplink = 3.0, fm = 2.8 }
     locate_window_s = 3600                # fit detections this far before the last one
+    eirp_dbm = { gsm_downlink = [20, 50], fm = false }   # EIRP prior per kind (true: default range)
 
     [judge]
     uplink_window_s = 3600                # GOIP fallback clusters: uplinks heard this recently
@@ -55,11 +56,17 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from collector.localize import DEFAULT_EIRP_DBM
 from collector.store import redact_url
 from rfhunt.errors import ConfigError
 from rfhunt.records import KINDS, MAX_EVIDENCE_SECONDS
 
 DEFAULT_PATH_LOSS_EXPONENT = {"gsm_downlink": 3.0, "gsm_uplink": 3.0, "fm": 2.8}
+#: EIRP prior of the localization per kind when ``[localization] eirp_dbm`` does not say
+#: (None: off; see :data:`collector.localize.DEFAULT_EIRP_DBM` for why).
+DEFAULT_EIRP_PRIOR: dict[str, tuple[float, float] | None] = {k: None for k in DEFAULT_PATH_LOSS_EXPONENT}
+#: Bounds of an EIRP prior's edges, dBm.
+EIRP_LIMITS_DBM = (-30.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,11 @@ class CollectorConfig:
         Log-normal shadowing sigma, dB.
     path_loss_exponent : dict
         Path-loss exponent n per detection kind.
+    eirp_dbm : dict
+        Soft range (low, high) of the transmitters' effective EIRP per detection kind, dBm,
+        a prior of the localization (see :mod:`collector.localize`); None for a kind: no
+        prior, the transmit power free. Default: none (the ranges of
+        :data:`collector.localize.DEFAULT_EIRP_DBM` with ``true``).
     gsm_csv, fm_registry_csv : Path or None
         Reference files (see :mod:`collector.reference`).
     max_batch : int
@@ -136,6 +148,7 @@ class CollectorConfig:
     relocate_interval_s: float = 2.0
     shadowing_db: float = 6.0
     path_loss_exponent: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PATH_LOSS_EXPONENT))
+    eirp_dbm: dict[str, tuple[float, float] | None] = field(default_factory=lambda: dict(DEFAULT_EIRP_PRIOR))
     gsm_csv: Path | None = None
     fm_registry_csv: Path | None = None
     max_batch: int = 1000
@@ -168,7 +181,7 @@ class CollectorConfig:
 _SECTIONS = {
     "collector": {"db_url", "bind", "pub_bind", "relocate_interval_s", "max_batch", "max_future_s",
                   "stats_interval_s", "secret_key", "enrolled_dir"},
-    "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s"},
+    "localization": {"shadowing_db", "path_loss_exponent", "locate_window_s", "eirp_dbm"},
     "judge": {"uplink_window_s", "goip_window_s", "slow_judge_interval_s", "suspicious_score", "rogue_score",
               "evidence_window_s", "motion_window_s",
               "baseline_interval_s", "baseline_min_span_s"},
@@ -290,6 +303,36 @@ def _convert(key: str, value: Any, where: str, base: Path) -> Any:
                 raise ConfigError(f"{where}: unknown key {kind!r} (known: {', '.join(KINDS)})")
             out[kind] = _positive(n, f"{where}.{kind}")
         return out
+    if key == "eirp_dbm":
+        return _eirp_ranges(value, where)
     # gsm_csv / fm_registry_csv
     p = Path(_string(value, where))
     return p if p.is_absolute() else base / p
+
+
+def _eirp_ranges(value: Any, where: str) -> dict[str, tuple[float, float] | None]:
+    """``[localization] eirp_dbm``: a table kind -> ``[low, high]`` (dBm), ``true`` (the
+    range of :data:`collector.localize.DEFAULT_EIRP_DBM`) or ``false`` (no prior); kinds
+    left out keep :data:`DEFAULT_EIRP_PRIOR`."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table {{{', '.join(f'{k} = [low, high]' for k in KINDS)}}} "
+                          "(dBm; true: the documented range, false: none)")
+    out = dict(DEFAULT_EIRP_PRIOR)
+    lo_lim, hi_lim = EIRP_LIMITS_DBM
+    for kind, rng in value.items():
+        at = f"{where}.{kind}"
+        if kind not in KINDS:
+            raise ConfigError(f"{where}: unknown key {kind!r} (known: {', '.join(KINDS)})")
+        if isinstance(rng, bool):
+            out[kind] = DEFAULT_EIRP_DBM[kind] if rng else None
+            continue
+        if (not isinstance(rng, list) or len(rng) != 2
+                or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in rng)):
+            raise ConfigError(f"{at} must be [low, high] in dBm, true or false, got {rng!r}")
+        lo, hi = float(rng[0]), float(rng[1])
+        if not lo < hi:
+            raise ConfigError(f"{at} must have low < high, got {rng!r}")
+        if lo < lo_lim or hi > hi_lim:
+            raise ConfigError(f"{at} must lie within {lo_lim:g}..{hi_lim:g} dBm, got {rng!r}")
+        out[kind] = (lo, hi)
+    return out

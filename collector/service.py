@@ -129,7 +129,8 @@ def relocate_emitters(
     """Re-locate the given emitters from their recent detections.
 
     Each emitter is fitted from its detections of the ``config.locate_window_s`` seconds
-    before its ``last_seen_utc``. A failure of one emitter does not stop the others. With a
+    before its ``last_seen_utc``, with the EIRP prior ``config.eirp_dbm`` of its kind (when
+    set) at its carrier's frequency. A failure of one emitter does not stop the others. With a
     ``tracker``, a GSM downlink cell not judged ``known`` is also located from its last
     ``config.motion_window_s`` of detections (when three positions or more heard it then),
     and that short-window position goes to the tracker as motion evidence. ``pause`` is
@@ -167,9 +168,12 @@ def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: f
     if not dets:
         return False
     n_exp = config.path_loss_exponent[em.kind]
+    # the EIRP prior of the emitter's kind (None: off), at the carrier's frequency
+    prior = {"eirp_prior_dbm": config.eirp_dbm.get(em.kind),
+             "freq_hz": sorted(d.freq_hz for d in dets)[len(dets) // 2]}
     loc = locate(
         [d.sensor_lat for d in dets], [d.sensor_lon for d in dets], [d.power_dbm for d in dets],
-        path_loss_exponent=n_exp, shadowing_db=config.shadowing_db,
+        path_loss_exponent=n_exp, shadowing_db=config.shadowing_db, **prior,
     )
     store.update_emitter(
         emitter_id, lat=loc.lat, lon=loc.lon, semi_major_m=loc.semi_major_m, semi_minor_m=loc.semi_minor_m,
@@ -186,7 +190,8 @@ def _relocate_one(store: Store, config: CollectorConfig, emitter_id: int, now: f
         recent = [d for d in dets if d.t_utc >= em.last_seen_utc - config.motion_window_s]
         if len({(round(d.sensor_lat, 4), round(d.sensor_lon, 4)) for d in recent}) >= 3:
             fix = locate([d.sensor_lat for d in recent], [d.sensor_lon for d in recent],
-                         [d.power_dbm for d in recent], path_loss_exponent=n_exp, shadowing_db=config.shadowing_db)
+                         [d.power_dbm for d in recent], path_loss_exponent=n_exp, shadowing_db=config.shadowing_db,
+                         **prior)
             if not fix.underdetermined:
                 tracker.record_fix(emitter_id, Fix(em.last_seen_utc, fix.lat, fix.lon, fix.semi_major_m))
     return True
