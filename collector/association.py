@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from collector.store import CellSighting, DetectionRow, Store
@@ -37,8 +37,12 @@ from dsp.bands import (
     uplink_hz_to_arfcn,
 )
 from rfhunt.geo import distance_m
+from rfhunt.records import Detection
 
 log = logging.getLogger(__name__)
+
+#: A detection as received or as stored: association reads only the wire fields.
+Detected = Detection | DetectionRow
 
 _HZ_TO_ARFCN = {"gsm_downlink": downlink_hz_to_arfcn, "gsm_uplink": uplink_hz_to_arfcn}
 
@@ -136,15 +140,6 @@ class Association:
         return (set(self.added) | self.moved) - self.deleted
 
 
-def _attach(store: Store, groups: dict[str, tuple[EmitterKey, list[DetectionRow]]], out: Association) -> None:
-    todo: dict[int, list[DetectionRow]] = {}
-    for key, rows in groups.values():
-        emitter_id = store.get_or_create_emitter(key.key, key.kind, key.freq_hz, key.channel)
-        todo.setdefault(emitter_id, []).extend(rows)
-        log.debug("associate emitter=%d key=%s added=%d", emitter_id, key.key, len(rows))
-    _assign(store, todo, out)
-
-
 def _assign(store: Store, todo: dict[int, list[DetectionRow]], out: Association) -> None:
     if not todo:
         return
@@ -160,105 +155,188 @@ def _with_emitter(det: DetectionRow, emitter_id: int) -> DetectionRow:
     return out
 
 
-def _pick_sighting(det: DetectionRow, channel: int, own: list[CellSighting], others: list[CellSighting]
-                   ) -> CellSighting | None:
-    """The decoded cell a power measurement belongs to (see the module notes)."""
+def _pick_sighting(det: Detected, own: list[CellSighting], own_times: list[float], others: list[CellSighting],
+                   others_times: list[float]) -> CellSighting | None:
+    """The decoded cell a power measurement belongs to (see the module notes); ``own`` are
+    the sightings of its sensor on its ARFCN, ``others`` every sensor's there, each by time
+    (``*_times`` their times)."""
     t = det.t_utc
-    times = [s.t_utc for s in own]
-    i = bisect.bisect_right(times, t)
-    before = own[i - 1] if i > 0 and t - own[i - 1].t_utc <= IDENTITY_HOLD_S else None
-    after = own[i] if i < len(own) and own[i].t_utc - t <= IDENTITY_AHEAD_S else None
+    i = bisect.bisect_right(own_times, t)
+    before = own[i - 1] if i > 0 and t - own_times[i - 1] <= IDENTITY_HOLD_S else None
+    after = own[i] if i < len(own) and own_times[i] - t <= IDENTITY_AHEAD_S else None
     if before is not None or after is not None:
         if before is None or (after is not None and after.t_utc - t < t - before.t_utc):
             return after
         return before
-    near = [s for s in others if -IDENTITY_HOLD_S <= s.t_utc - t <= IDENTITY_AHEAD_S]
-    if not near:
+    lo = bisect.bisect_left(others_times, t - IDENTITY_HOLD_S)
+    hi = bisect.bisect_right(others_times, t + IDENTITY_AHEAD_S)
+    if lo >= hi:
         return None
-    return min(near, key=lambda s: (float(distance_m(det.sensor_lat, det.sensor_lon, s.sensor_lat, s.sensor_lon)),
-                                    abs(s.t_utc - t)))
+    return min(others[lo:hi], key=lambda s: (float(distance_m(det.sensor_lat, det.sensor_lon, s.sensor_lat,
+                                                                 s.sensor_lon)), abs(s.t_utc - t)))
+
+
+def _choose(store: Store, dets: Sequence[Detected], key_fn: Callable[[Detected], EmitterKey]) -> list[int]:
+    """The emitter of each detection (creating emitters as needed), by the rules of the
+    module notes. The decoded detections among ``dets`` count as sightings for the power
+    measurements among them, as those already attached to cells in ``store`` do."""
+    by_identity = key_fn is association_key
+    ids: list[int] = [0] * len(dets)
+    plain: dict[str, tuple[EmitterKey, list[int]]] = {}
+    sweeps: list[tuple[int, int]] = []  # (index, ARFCN)
+    for i, det in enumerate(dets):
+        if by_identity and det.kind == "gsm_downlink":
+            channel = channel_of(det)
+            if channel is not None and decoded_bsic(det) is None:
+                sweeps.append((i, channel))
+                continue
+        key = key_fn(det)
+        got = plain.get(key.key)
+        if got is None:
+            plain[key.key] = (key, [i])
+        else:
+            got[1].append(i)
+    for key, idx in plain.values():
+        eid = store.get_or_create_emitter(key.key, key.kind, key.freq_hz, key.channel)
+        for i in idx:
+            ids[i] = eid
+    if not sweeps:
+        return ids
+    chans = {c for _, c in sweeps}
+    t_lo = min(dets[i].t_utc for i, _ in sweeps) - IDENTITY_HOLD_S
+    t_hi = max(dets[i].t_utc for i, _ in sweeps) + IDENTITY_AHEAD_S
+    seen = store.cell_sightings(chans, t_lo, t_hi)  # by time, then id
+    # the decodes of this batch, after those stored (their ids come later), in their order
+    mine = [CellSighting(d.sensor_id, d.channel, d.t_utc, ids[i], d.sensor_lat, d.sensor_lon)
+            for key, idx in plain.values() if ":bsic:" in key.key for i in idx
+            if (d := dets[i]).channel in chans and t_lo <= d.t_utc <= t_hi]
+    if mine:
+        mine.sort(key=lambda s: s.t_utc)
+        seen = sorted(seen + mine, key=lambda s: s.t_utc) if seen else mine  # stable: stored ones first
+    own: dict[tuple[str, int], list[CellSighting]] = {}
+    by_channel: dict[int, list[CellSighting]] = {}
+    for s in seen:
+        own.setdefault((s.sensor_id, s.channel), []).append(s)
+        by_channel.setdefault(s.channel, []).append(s)
+    own_times = {k: [s.t_utc for s in v] for k, v in own.items()}
+    chan_times = {k: [s.t_utc for s in v] for k, v in by_channel.items()}
+    carriers: dict[int, int] = {}
+    for i, channel in sweeps:
+        det = dets[i]
+        pick = None
+        if seen:
+            k = (det.sensor_id, channel)
+            pick = _pick_sighting(det, own.get(k, []), own_times.get(k, []), by_channel.get(channel, []),
+                                  chan_times.get(channel, []))
+        if pick is not None:
+            ids[i] = pick.emitter_id
+            continue
+        eid = carriers.get(channel)
+        if eid is None:
+            key = EmitterKey(f"gsm_downlink:arfcn:{channel}", "gsm_downlink", det.freq_hz, channel)
+            eid = carriers[channel] = store.get_or_create_emitter(key.key, key.kind, key.freq_hz, key.channel)
+        ids[i] = eid
+    return ids
+
+
+def plan_emitters(store: Store, detections: Sequence[Detected],
+                  key_fn: Callable[[Detected], EmitterKey] = association_key) -> list[int]:
+    """The emitter each detection belongs to, chosen before it is stored.
+
+    The ``assign`` function of :meth:`Store.keep_new_detections`: the detections of a batch
+    then go in attached to these emitters (one write of each row), with the choice
+    :func:`associate_detections` would make after the insert (the batch's own decoded cells
+    count as sightings for its power measurements). Emitters are created as needed.
+    :func:`associate_detections` given the rows as stored then only moves older power
+    measurements to cells decoded after them.
+
+    Parameters
+    ----------
+    detections : sequence of Detection or DetectionRow
+        The detections, before they are stored.
+
+    Returns
+    -------
+    list of int
+        Emitter id per detection, in their order.
+    """
+    return _choose(store, detections, key_fn)
 
 
 def associate_detections(store: Store, key_fn: Callable[[DetectionRow], EmitterKey] = association_key,
-                         pending: list[DetectionRow] | None = None) -> Association:
+                         pending: list[DetectionRow] | None = None, *, sweep: bool = False) -> Association:
     """Attach every unassociated detection in ``store`` to its emitter (see the module notes).
 
     Creates emitters as needed and keeps their counts and first/last seen times. With a
     ``key_fn`` other than :func:`association_key`, every detection goes by ``key_fn`` alone.
-    ``pending``: only these unassociated detections (e.g. those just inserted, from
+    ``pending``: only these detections (e.g. those just inserted, from
     :meth:`Store.take_new_detections`), saving the read of every unassociated one; a
-    detection of them attached meanwhile (by another collector) is left where it is.
+    detection of them attached meanwhile (by another collector) is left where it is, and
+    one already attached as it was stored (:func:`plan_emitters`) is only reported in
+    ``added``. ``sweep``: also every other unassociated detection of the store (with
+    ``pending`` None that is what is done).
     """
     out = Association()
-    pending = store.detections(unassociated=True) if pending is None else sorted(pending, key=lambda d: d.id)
-    if not pending:
+    rows = [] if pending is None else sorted(pending, key=lambda d: d.id)
+    if pending is None or sweep:
+        have = {d.id for d in rows}
+        rows += [d for d in store.detections(unassociated=True) if d.id not in have]
+        rows.sort(key=lambda d: d.id)
+    if not rows:
         return out
-    by_identity = key_fn is association_key
-    plain: dict[str, tuple[EmitterKey, list[DetectionRow]]] = {}
-    sweeps: list[tuple[DetectionRow, int]] = []
-    decoded: list[tuple[DetectionRow, EmitterKey]] = []
-    for det in pending:
-        key = key_fn(det)
-        channel = channel_of(det) if det.kind == "gsm_downlink" else None
-        if by_identity and channel is not None and decoded_bsic(det) is None:
-            sweeps.append((det, channel))
-            continue
-        if by_identity and channel is not None:
-            decoded.append((det, key))
-        plain.setdefault(key.key, (key, []))[1].append(det)
-    _attach(store, plain, out)
-    if sweeps:
-        t_lo = min(d.t_utc for d, _ in sweeps) - IDENTITY_HOLD_S
-        t_hi = max(d.t_utc for d, _ in sweeps) + IDENTITY_AHEAD_S
-        seen = store.cell_sightings({c for _, c in sweeps}, t_lo, t_hi)
-        own: dict[tuple[str, int], list[CellSighting]] = {}
-        by_channel: dict[int, list[CellSighting]] = {}
-        for s in seen:
-            own.setdefault((s.sensor_id, s.channel), []).append(s)
-            by_channel.setdefault(s.channel, []).append(s)
-        to_cell: dict[int, list[DetectionRow]] = {}
-        rest: dict[str, tuple[EmitterKey, list[DetectionRow]]] = {}
-        for det, channel in sweeps:
-            pick = _pick_sighting(det, channel, own.get((det.sensor_id, channel), []), by_channel.get(channel, []))
-            if pick is not None:
-                to_cell.setdefault(pick.emitter_id, []).append(det)
-            else:
-                key = EmitterKey(f"gsm_downlink:arfcn:{channel}", "gsm_downlink", det.freq_hz, channel)
-                rest.setdefault(key.key, (key, []))[1].append(det)
-        _assign(store, to_cell, out)
-        _attach(store, rest, out)
-    if decoded:
-        _move_waiting(store, decoded, out)
+    free = []
+    for det in rows:
+        if det.emitter_id is None:
+            free.append(det)
+        else:
+            out.added.setdefault(det.emitter_id, []).append(det)
+    if free:
+        todo: dict[int, list[DetectionRow]] = {}
+        for det, eid in zip(free, _choose(store, free, key_fn)):
+            todo.setdefault(eid, []).append(det)
+        _assign(store, todo, out)
+    if key_fn is association_key:
+        decoded = [(det, key_fn(det)) for det in rows if (det.features or {}).get("decoded") is True
+                   and decoded_bsic(det) is not None and channel_of(det) is not None]
+        if decoded:
+            _move_waiting(store, decoded, out)
     return out
 
 
 def _move_waiting(store: Store, decoded: list[tuple[DetectionRow, EmitterKey]], out: Association) -> None:
     """Move power measurements that went to a bare carrier ``gsm_downlink:arfcn:A`` for want of an
     identity to the cell their sensor decoded on A up to :data:`IDENTITY_AHEAD_S` after them."""
-    carriers: dict[int, int | None] = {}
-    for det, key in decoded:
-        ch = key.channel
-        if ch not in carriers:
-            carriers[ch] = store.emitter_id_by_key(f"gsm_downlink:arfcn:{ch}")
-    waiting = {ch: eid for ch, eid in carriers.items() if eid is not None}
+    carriers = store.emitter_ids_by_keys({f"gsm_downlink:arfcn:{key.channel}" for _, key in decoded})
+    waiting = {ch: carriers[f"gsm_downlink:arfcn:{ch}"] for ch in {key.channel for _, key in decoded}
+               if f"gsm_downlink:arfcn:{ch}" in carriers}
     if not waiting:
         return
     t_lo = min(d.t_utc for d, _ in decoded) - IDENTITY_AHEAD_S
     t_hi = max(d.t_utc for d, _ in decoded)
-    rows = store.detections(emitter_ids=waiting.values(), since_utc=t_lo, until_utc=t_hi)
-    moves: dict[int, set[int]] = {}
-    targets: dict[str, int | None] = {}
+    # the carriers' detections by (carrier, sensor), by time
+    by_src: dict[tuple[int, str], list[DetectionRow]] = {}
+    for r in store.detections(emitter_ids=waiting.values(), since_utc=t_lo, until_utc=t_hi):
+        by_src.setdefault((r.emitter_id, r.sensor_id), []).append(r)
+    for lst in by_src.values():
+        lst.sort(key=lambda r: r.t_utc)
+    src_times = {k: [r.t_utc for r in lst] for k, lst in by_src.items()}
+    targets = store.emitter_ids_by_keys({key.key for det, key in decoded if waiting.get(key.channel) is not None})
+    moves: dict[int | None, set[int]] = {}
     for det, key in decoded:
         src = waiting.get(key.channel)
         if src is None:
             continue
-        if key.key not in targets:
-            targets[key.key] = store.emitter_id_by_key(key.key)
-        target = targets[key.key]
-        for r in rows:
-            if r.emitter_id == src and r.sensor_id == det.sensor_id and 0 <= det.t_utc - r.t_utc <= IDENTITY_AHEAD_S:
-                moves.setdefault(target, set()).add(r.id)
+        lst = by_src.get((src, det.sensor_id))
+        if not lst:
+            continue
+        times = src_times[(src, det.sensor_id)]
+        lo = bisect.bisect_left(times, det.t_utc - IDENTITY_AHEAD_S)
+        hi = bisect.bisect_right(times, det.t_utc)
+        if lo < hi:
+            moves.setdefault(targets.get(key.key), set()).update(r.id for r in lst[lo:hi])
     for target, ids in moves.items():
+        if target is None:  # the cell is not stored (its decode went elsewhere): nothing to move to
+            continue
         deleted = store.move_detections(sorted(ids), target)
         out.moved |= {target} | {e for e in waiting.values()}
         out.deleted |= deleted

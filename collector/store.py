@@ -12,8 +12,10 @@ powers dBm, distances metres, angles degrees clockwise from north.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -409,17 +411,75 @@ _SENSOR_STATE = ("mobile", "lat", "lon", "last_position_utc", "last_heartbeat_ut
                  "dropped_samples", "source_state")
 
 _DET_COLUMNS = ("sensor_id", "seq", "t_utc", "sensor_lat", "sensor_lon", "kind", "freq_hz", "channel",
-                "bandwidth_hz", "power_dbm", "snr_db", "features")
+                "bandwidth_hz", "power_dbm", "snr_db", "features", "emitter_id")
 # One JSON array of the rows as the only parameter: the statement's text never changes (the
-# driver parses it once, the server plans it once) and the server decodes the rows in C.
-# Floats survive exactly: Python writes the shortest text that reads back to the same double.
+# driver parses it once, the server plans it once) and the server decodes the rows in C
+# (faster, server and client, than unnest() of one array per column or COPY through a
+# temporary table, measured). Floats survive exactly: Python writes the shortest text that
+# reads back to the same double. A row without "emitter_id" goes in unassociated.
 _PG_INSERT_DETECTIONS = (
     "INSERT INTO detections (" + ", ".join(_DET_COLUMNS) + ") "
     "SELECT " + ", ".join(_DET_COLUMNS) + " FROM json_to_recordset(%(rows)s::json) AS r("
     "sensor_id varchar, seq bigint, t_utc float8, sensor_lat float8, sensor_lon float8, kind varchar, "
-    "freq_hz float8, channel int, bandwidth_hz float8, power_dbm float8, snr_db float8, features json) "
-    "ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING id, sensor_id, seq"
+    "freq_hz float8, channel int, bandwidth_hz float8, power_dbm float8, snr_db float8, features json, "
+    "emitter_id int) "
+    "ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING id, sensor_id, seq, emitter_id, t_utc"
 )
+# The emitters' counts and first/last seen times, raised by what a batch attached to them
+# (increments, never overwrites: another collector may be adding to the same emitters).
+_PG_COUNT_EMITTERS = (
+    "UPDATE emitters AS e SET n_detections = COALESCE(e.n_detections, 0) + v.n, "
+    "first_seen_utc = LEAST(e.first_seen_utc, v.lo), last_seen_utc = GREATEST(e.last_seen_utc, v.hi) "
+    "FROM unnest(%(ids)s::int[], %(n)s::int[], %(lo)s::float8[], %(hi)s::float8[]) AS v(id, n, lo, hi) "
+    "WHERE e.id = v.id"
+)
+# The sensors' states after a batch, one statement for all of them.
+_PG_UPDATE_SENSORS = (
+    "UPDATE sensors AS s SET " + ", ".join(f"{c} = r.{c}" for c in _SENSOR_STATE) + " "
+    "FROM json_to_recordset(%(rows)s::json) AS r(sensor_id varchar, mobile boolean, lat float8, lon float8, "
+    "last_position_utc float8, last_heartbeat_utc float8, samples_read bigint, dropped_samples bigint, "
+    "source_state varchar) WHERE s.sensor_id = r.sensor_id"
+)
+_SQLITE_COUNT_EMITTERS = (
+    "UPDATE emitters SET n_detections = COALESCE(n_detections, 0) + :n, "
+    "first_seen_utc = MIN(COALESCE(first_seen_utc, :lo), :lo), last_seen_utc = MAX(COALESCE(last_seen_utc, :hi), :hi) "
+    "WHERE id = :id"
+)
+
+
+#: Most parameters of one SQLite statement (999 before SQLite 3.32).
+_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def _json_rows(rows: list[dict[str, Any]], what: str) -> str:
+    """``rows`` as one JSON array for ``json_to_recordset``.
+
+    Raises
+    ------
+    StoreError
+        If a value is not finite (JSON has no NaN): the message names the ``what`` at fault.
+    """
+    try:
+        return json.dumps(rows, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        bad = next((r for r in rows if _not_finite(r)), None)
+        raise StoreError(f"cannot store {what} {bad!r:.200}: a number is not finite") from None
+
+
+def _not_finite(row: dict[str, Any]) -> bool:
+    try:
+        json.dumps(row, allow_nan=False)
+    except ValueError:
+        return True
+    return False
+
+
+@functools.lru_cache(maxsize=32)
+def _sqlite_insert_sql(n_rows: int) -> str:
+    """SQLite: the INSERT of ``n_rows`` detections (qmark parameters, :data:`_DET_COLUMNS` per row)."""
+    row = "(" + ", ".join("?" * len(_DET_COLUMNS)) + ")"
+    return ("INSERT INTO detections (" + ", ".join(_DET_COLUMNS) + ") VALUES " + ", ".join([row] * n_rows)
+            + " ON CONFLICT (sensor_id, seq) DO NOTHING RETURNING id, sensor_id, seq, emitter_id, t_utc")
 
 
 def _track(st: dict[str, Any], t_utc: float, lat: float, lon: float, mobile: bool | None,
@@ -463,6 +523,7 @@ class Store:
         self._emitter_ids: dict[str, int] = {}
         self._known_sensors: set[str] = set()  # sensors never go away: rows known to exist
         self._new_rows: list[DetectionRow] | None = None  # see keep_new_detections
+        self._assign: Any = None  # see keep_new_detections
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -570,6 +631,12 @@ class Store:
         duplicate, never as a second row), then track points and sensor states in one
         statement each.
 
+        With an ``assign`` function given to :meth:`keep_new_detections`, the detections go
+        in attached to the emitters it chose for them: the emitters are locked (PostgreSQL,
+        in id order), the INSERT writes each row's ``emitter_id``, and one more statement
+        raises the emitters' counts and first/last seen times by the rows that went in. A
+        detection whose emitter has meanwhile been deleted goes in unassociated.
+
         Raises
         ------
         StoreError
@@ -581,27 +648,66 @@ class Store:
                 raise StoreError(f"cannot store {type(rec).__name__}: not a Detection or Heartbeat")
         if not records:
             return []
+        plan = self._plan(records)
         new_rows: list[DetectionRow] = []
-        out = self._write_core(lambda conn: self._add_batch(conn, records, new_rows))
+        out = self._write_core(lambda conn: self._add_batch(conn, records, new_rows, plan))
         self._known_sensors.update(rec.sensor_id for rec in records)  # committed now
         if self._new_rows is not None:
             self._new_rows.extend(new_rows)
         return out
 
-    def keep_new_detections(self, keep: bool = True) -> None:
+    def keep_new_detections(self, keep: bool = True, *, assign: Any = None) -> None:
         """From now on remember the detections this store inserts, for
         :meth:`take_new_detections` (the collector's association reads them from there
-        instead of reading them back from the database); ``keep=False`` stops that."""
+        instead of reading them back from the database); ``keep=False`` stops that.
+
+        Parameters
+        ----------
+        keep : bool
+            Remember them (False: stop, and drop ``assign``).
+        assign : callable, optional
+            ``assign(store, detections) -> emitter id (or None) per detection``, called
+            with the detections of each batch before its transaction (e.g.
+            :func:`collector.association.plan_emitters`): they are inserted attached to
+            those emitters (see :meth:`add_batch`), and handed over with ``emitter_id``
+            set. If it raises, the batch goes in unassociated (and the error is logged).
+            Once given, it stays until ``keep=False``.
+        """
         if not keep:
             self._new_rows = None
-        elif self._new_rows is None:
+            self._assign = None
+            return
+        if self._new_rows is None:
             self._new_rows = []
+        if assign is not None:
+            self._assign = assign
 
     def take_new_detections(self) -> list[DetectionRow]:
         """The detections inserted through this store since the last call (after
-        :meth:`keep_new_detections`), as stored, unassociated; in insertion order."""
+        :meth:`keep_new_detections`), as stored (unassociated, or attached to the emitter
+        ``assign`` chose); in insertion order."""
         rows, self._new_rows = (self._new_rows or []), ([] if self._new_rows is not None else None)
         return rows
+
+    def _plan(self, records: Sequence[Detection | Heartbeat]) -> list[int | None] | None:
+        """The emitter of each detection of ``records`` (in their order) from the ``assign``
+        function of :meth:`keep_new_detections`; None without one, or when it fails."""
+        if self._assign is None:
+            return None
+        dets = [r for r in records if isinstance(r, Detection)]
+        if not dets:
+            return None
+        try:
+            plan = list(self._assign(self, dets))
+        except Exception as exc:  # noqa: BLE001 - stored unassociated: associated after the insert
+            log.warning("association before insert failed detections=%d error=%r; storing them unassociated",
+                        len(dets), f"{type(exc).__name__}: {exc}")
+            return None
+        if len(plan) != len(dets):
+            log.error("association before insert gave %d emitters for %d detections; storing them unassociated",
+                      len(plan), len(dets))
+            return None
+        return plan
 
     def _write_core(self, work: Any) -> Any:
         """Run ``work(connection)`` in one Core transaction; database errors become StoreError."""
@@ -612,10 +718,16 @@ class Store:
             raise StoreError(f"database {self.url} refused a write: {_short(exc)}") from None
 
     def _add_batch(self, conn: Connection, records: Sequence[Detection | Heartbeat],
-                   new_rows: list[DetectionRow]) -> list[bool]:
+                   new_rows: list[DetectionRow], plan: list[int | None] | None = None) -> list[bool]:
         sensors = self._lock_sensors(conn, sorted({rec.sensor_id for rec in records}))
         dets = [r for r in records if isinstance(r, Detection)]
-        stored = self._insert_detections(conn, dets)
+        if plan is not None:
+            plan = self._lock_emitters(conn, plan)
+        stored = self._insert_detections(conn, dets, plan)
+        if plan is not None:
+            self._count_emitters(conn, stored.values())
+        keep = self._new_rows is not None
+        new_row = object.__new__
         points: list[dict[str, Any]] = []
         dirty: set[str] = set()
         out, seen = [], set()
@@ -623,14 +735,19 @@ class Store:
             st = sensors[rec.sensor_id]
             if isinstance(rec, Detection):
                 key = (rec.sensor_id, rec.seq)
-                new = key in stored and key not in seen
+                got = stored.get(key)
+                new = got is not None and key not in seen
                 seen.add(key)
                 if new:
-                    if self._new_rows is not None:
-                        new_rows.append(DetectionRow(
-                            stored[key], rec.sensor_id, rec.seq, rec.t_utc, rec.sensor_lat, rec.sensor_lon, rec.kind,
+                    if keep:
+                        # DetectionRow(id, *wire fields, emitter_id) without the frozen __init__'s
+                        # setattr per field (a hot path; the values are the checked record's)
+                        row = new_row(DetectionRow)
+                        row.__dict__.update(zip(_DETECTION_FIELDS, (
+                            got[0], rec.sensor_id, rec.seq, rec.t_utc, rec.sensor_lat, rec.sensor_lon, rec.kind,
                             rec.freq_hz, rec.channel, rec.bandwidth_hz, rec.power_dbm, rec.snr_db, dict(rec.features),
-                            None))
+                            got[1])))
+                        new_rows.append(row)
                     _track(st, rec.t_utc, rec.sensor_lat, rec.sensor_lon, None, points, dirty)
                 out.append(new)
                 continue
@@ -647,11 +764,19 @@ class Store:
             conn.execute(self._dialect.insert(pos_t).on_conflict_do_nothing(index_elements=["sensor_id", "t_utc"]),
                          points)
         if dirty:
-            sen_t = SensorModel.__table__
-            conn.execute(update(sen_t).where(sen_t.c.sensor_id == bindparam("b_sid"))
-                         .values({c: bindparam(f"b_{c}") for c in _SENSOR_STATE}),
-                         [{"b_sid": sid, **{f"b_{c}": sensors[sid][c] for c in _SENSOR_STATE}} for sid in sorted(dirty)])
+            self._update_sensors(conn, [sensors[sid] for sid in sorted(dirty)])
         return out
+
+    def _update_sensors(self, conn: Connection, states: list[dict[str, Any]]) -> None:
+        """Write the sensors' states (dicts of ``sensor_id`` and :data:`_SENSOR_STATE`)."""
+        if self._engine.dialect.name == "postgresql":
+            # one statement for the batch's sensors (a batch from 100 sensors moves 100)
+            conn.exec_driver_sql(_PG_UPDATE_SENSORS, {"rows": _json_rows(states, "sensor")})
+            return
+        sen_t = SensorModel.__table__
+        conn.execute(update(sen_t).where(sen_t.c.sensor_id == bindparam("b_sid"))
+                     .values({c: bindparam(f"b_{c}") for c in _SENSOR_STATE}),
+                     [{"b_sid": st["sensor_id"], **{f"b_{c}": st[c] for c in _SENSOR_STATE}} for st in states])
 
     @property
     def _dialect(self) -> Any:
@@ -678,9 +803,59 @@ class Store:
             state[sid]["sensor_id"] = sid
         return state
 
-    def _insert_detections(self, conn: Connection, dets: Sequence[Detection]) -> dict[tuple[str, int], int]:
-        """Insert detections, skipping any (sensor_id, seq) already stored; returns the row
-        id of each (sensor_id, seq) that went in.
+    def _lock_emitters(self, conn: Connection, plan: list[int | None]) -> list[int | None]:
+        """Lock the planned emitters (PostgreSQL: ``FOR UPDATE`` in id order, as
+        :meth:`assign_many` and :meth:`move_detections` do, so their counts are raised in
+        turn); an emitter no longer there (deleted by a move since the plan) is forgotten and
+        its detections go in unassociated (None)."""
+        wanted = sorted({e for e in plan if e is not None})
+        if not wanted:
+            return plan
+        if self._engine.dialect.name == "postgresql":
+            have = {r[0] for r in conn.exec_driver_sql(
+                "SELECT id FROM emitters WHERE id = ANY(%(ids)s::int[]) ORDER BY id FOR UPDATE", {"ids": wanted})}
+        else:
+            em_t = EmitterModel.__table__
+            have = set(conn.execute(select(em_t.c.id).where(em_t.c.id.in_(wanted))).scalars())
+        if len(have) == len(wanted):
+            return plan
+        gone = set(wanted) - have
+        self._forget_emitters(gone)
+        log.info("association before insert: emitter(s) %s gone; their detections go in unassociated", sorted(gone))
+        return [None if e in gone else e for e in plan]
+
+    def _count_emitters(self, conn: Connection, inserted: Iterable[tuple[int, int | None, float]]) -> None:
+        """Raise the emitters' counts and first/last seen times by the rows just inserted
+        (``(id, emitter_id, t_utc)`` each)."""
+        agg: dict[int, list[Any]] = {}
+        for _, eid, t in inserted:
+            if eid is None:
+                continue
+            a = agg.get(eid)
+            if a is None:
+                agg[eid] = [1, t, t]
+            else:
+                a[0] += 1
+                if t < a[1]:
+                    a[1] = t
+                elif t > a[2]:
+                    a[2] = t
+        if not agg:
+            return
+        eids = sorted(agg)
+        if self._engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(_PG_COUNT_EMITTERS, {
+                "ids": eids, "n": [agg[e][0] for e in eids], "lo": [agg[e][1] for e in eids],
+                "hi": [agg[e][2] for e in eids]})
+        else:
+            conn.exec_driver_sql(_SQLITE_COUNT_EMITTERS, [{"id": e, "n": agg[e][0], "lo": agg[e][1], "hi": agg[e][2]}
+                                                          for e in eids])
+
+    def _insert_detections(self, conn: Connection, dets: Sequence[Detection], plan: list[int | None] | None = None
+                           ) -> dict[tuple[str, int], tuple[int, int | None, float]]:
+        """Insert detections (attached to the emitters of ``plan``, one per detection, when
+        given), skipping any (sensor_id, seq) already stored; returns ``(id, emitter_id,
+        t_utc)`` as stored for each (sensor_id, seq) that went in.
 
         PostgreSQL gets one ``INSERT ... SELECT FROM json_to_recordset(rows)`` (a statement
         of fixed text whatever the batch size); SQLite a multi-row INSERT with RETURNING per
@@ -689,19 +864,39 @@ class Store:
         if not dets:
             return {}
         if self._engine.dialect.name == "postgresql":
-            rows = json.dumps([d.__dict__ for d in dets], separators=(",", ":"), allow_nan=False)
-            res = conn.exec_driver_sql(_PG_INSERT_DETECTIONS, {"rows": rows})
-            return {(sid, seq): i for i, sid, seq in res}
-        names = [f.name for f in fields(Detection)]
-        rows = []
-        for det in dets:
-            row = {n: getattr(det, n) for n in names}
-            row["features"] = dict(det.features)
-            rows.append(row)
-        table = DetectionModel.__table__
-        stmt = (sqlite.insert(table).on_conflict_do_nothing(index_elements=["sensor_id", "seq"])
-                .returning(table.c.id, table.c.sensor_id, table.c.seq))
-        return {(sid, seq): i for i, sid, seq in conn.execute(stmt, rows)}
+            if plan is None:
+                body = [d.__dict__ for d in dets]
+            else:
+                body = []
+                for d, e in zip(dets, plan):
+                    r = d.__dict__.copy()
+                    r["emitter_id"] = e
+                    body.append(r)
+            res = conn.exec_driver_sql(_PG_INSERT_DETECTIONS, {"rows": _json_rows(body, "detection")})
+            # the driver's plain tuples: half the cost of SQLAlchemy rows per detection
+            got = {(sid, seq): (i, e, t) for i, sid, seq, e, t in res.cursor.fetchall()}
+            res.close()
+            return got
+        return self._insert_detections_sqlite(conn, dets, plan)
+
+    def _insert_detections_sqlite(self, conn: Connection, dets: Sequence[Detection], plan: list[int | None] | None
+                                  ) -> dict[tuple[str, int], tuple[int, int | None, float]]:
+        """SQLite: multi-row ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING RETURNING``
+        through the driver, a page of rows per statement (SQLite binds at most 32,766
+        parameters in one)."""
+        out: dict[tuple[str, int], tuple[int, int | None, float]] = {}
+        page = _SQLITE_MAX_PARAMS // len(_DET_COLUMNS)
+        dumps = json.dumps  # as SQLAlchemy's JSON type writes it
+        for k in range(0, len(dets), page):
+            chunk = dets[k:k + page]
+            eids = plan[k:k + page] if plan is not None else [None] * len(chunk)
+            params: list[Any] = []
+            for d, e in zip(chunk, eids):
+                params += (d.sensor_id, d.seq, d.t_utc, d.sensor_lat, d.sensor_lon, d.kind, d.freq_hz, d.channel,
+                           d.bandwidth_hz, d.power_dbm, d.snr_db, dumps(d.features), e)
+            for i, sid, seq, e, t in conn.exec_driver_sql(_sqlite_insert_sql(len(chunk)), tuple(params)):
+                out[(sid, seq)] = (i, e, t)
+        return out
 
     def _insert(self, session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> bool:
         """INSERT ... ON CONFLICT DO NOTHING; True if a row went in."""
@@ -877,6 +1072,15 @@ class Store:
         """Id of the emitter with ``assoc_key``, or None."""
         return self._read(lambda s: s.scalar(select(EmitterModel.id).where(EmitterModel.assoc_key == assoc_key)))
 
+    def emitter_ids_by_keys(self, assoc_keys: Iterable[str]) -> dict[str, int]:
+        """Association key -> id of the emitters with one of ``assoc_keys`` (one read; keys
+        without an emitter are left out)."""
+        wanted = sorted(set(assoc_keys))
+        if not wanted:
+            return {}
+        stmt = select(EmitterModel.assoc_key, EmitterModel.id).where(EmitterModel.assoc_key.in_(wanted))
+        return self._read(lambda s: {k: i for k, i in s.execute(stmt)})
+
     def emitter(self, emitter_id: int) -> EmitterRow | None:
         """One emitter by id, or None."""
 
@@ -930,10 +1134,13 @@ class Store:
 
         def work(session: Session) -> list[DetectionRow]:
             out = []
+            new = object.__new__
             for r in session.execute(stmt):
                 vals = list(r)
                 vals[i_feat] = dict(vals[i_feat] or {})
-                out.append(DetectionRow(*vals))
+                row = new(DetectionRow)  # without the frozen __init__'s setattr per field (thousands of rows)
+                row.__dict__.update(zip(_DETECTION_FIELDS, vals))
+                out.append(row)
             return out
 
         return self._read(work)

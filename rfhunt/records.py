@@ -230,7 +230,7 @@ def decode(data: bytes) -> Detection | Heartbeat:
         raise WireError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
                         reason="oversize")
     try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+        obj = _DECODER.decode(data.decode("utf-8"))
     except WireError:
         raise
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -244,8 +244,12 @@ def decode(data: bytes) -> Detection | Heartbeat:
         raise WireError(f"unsupported wire version {version!r} (this collector speaks {WIRE_VERSION})",
                         reason="version", seq=seq)
     type_name = obj.pop("type", None)
-    if type_name not in RECORD_TYPES:
-        raise WireError(f"unknown message type {type_name!r}", reason="type", seq=seq)
+    if not isinstance(type_name, str) or type_name not in RECORD_TYPES:
+        raise WireError(f"unknown message type {type_name!r:.80}", reason="type", seq=seq)
+    if type_name == "detection":
+        det = _valid_detection(obj)
+        if det is not None:
+            return det
     try:
         _validate(type_name, obj)
     except WireError as exc:
@@ -258,8 +262,15 @@ def _reject_constant(name: str) -> None:
     raise WireError(f"non-finite number {name} in message", reason="not_json")
 
 
+# made once: json.loads(..., parse_constant=...) builds a decoder per call
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if isinstance(v, float):
+        return math.isfinite(v)
+    # an int is finite however large (math.isfinite would overflow on a huge one)
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 _ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -285,6 +296,67 @@ def _check_range(name: str, v: Any, lo: float, hi: float) -> None:
 def _check_int(name: str, v: Any, lo: int = 0, hi: int = 2**63 - 1) -> None:
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise WireError(f"field {name!r} must be an integer in [{lo}, {hi}], got {v!r:.80}")
+
+
+_DET_ALL = frozenset(_FIELDS[Detection])
+_DET_REQUIRED = _DET_ALL - _OPTIONAL
+_DET_REALS = (("t_utc", 0.0, 1e11), ("sensor_lat", -90.0, 90.0), ("sensor_lon", -180.0, 180.0),
+              ("freq_hz", 1.0, 10e9), ("bandwidth_hz", 1.0, 100e6), ("power_dbm", -250.0, 100.0),
+              ("snr_db", -100.0, 250.0))
+_KIND_SET = frozenset(KINDS)
+_INT_MAX = 2**63 - 1
+
+
+def _valid_detection(obj: dict[str, Any]) -> Detection | None:
+    """The detection of a parsed message body (``v`` and ``type`` taken out) when every
+    field passes the checks of :func:`_validate`, else None (``_validate`` then names the
+    first bad field).
+
+    The same rules as ``_validate``'s, written for the common case of a good message
+    (exact types as ``json`` produces them, no message text built): the collector decodes
+    every message it receives with it.
+    """
+    keys = obj.keys()
+    if keys != _DET_ALL:
+        if keys != _DET_REQUIRED:
+            return None
+        obj["features"] = {}  # optional: what Detection's default would give
+    sid = obj["sensor_id"]
+    if type(sid) is not str or not _ID_RE.fullmatch(sid):
+        return None
+    v = obj["seq"]
+    if type(v) is not int or not 0 <= v <= _INT_MAX:
+        return None
+    for name, lo, hi in _DET_REALS:
+        v = obj[name]
+        t = type(v)
+        # NaN and infinities fail the bounds (all finite); bools are not int here (exact type)
+        if (t is not float and t is not int) or not lo <= v <= hi:
+            return None
+    kind = obj["kind"]
+    if type(kind) is not str or kind not in _KIND_SET:
+        return None
+    v = obj["channel"]
+    if v is not None and (type(v) is not int or not 0 <= v <= 65535):
+        return None
+    feats = obj["features"]
+    if type(feats) is not dict or len(feats) > MAX_FEATURES:
+        return None
+    for key, val in feats.items():
+        if type(key) is not str or not key or len(key) > 64 or not key.isprintable():
+            return None
+        t = type(val)
+        if t is str:
+            if len(val) > 1024 or not val.isprintable():
+                return None
+        elif t is float:
+            if not math.isfinite(val):
+                return None
+        elif val is not None and t is not int and t is not bool:
+            return None
+    det = object.__new__(Detection)  # every field checked: skip the frozen __init__'s setattr calls
+    det.__dict__.update(obj)
+    return det
 
 
 def _validate(type_name: str, obj: dict[str, Any]) -> None:
