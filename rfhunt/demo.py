@@ -127,7 +127,8 @@ def score(scenario: Scenario, emitters: list, identities: dict[int, dict] | None
     """Match each truth emitter to the located emitters on its channel(s); error in metres.
 
     Returns the row of each truth emitter and the emitters that match no truth (false
-    detections).
+    detections; an FM carrier judged ``intermod``, the sensor's own product recognised as
+    such, is not one).
     """
     rows = []
     matched: set[int] = set()
@@ -170,8 +171,11 @@ def score(scenario: Scenario, emitters: list, identities: dict[int, dict] | None
             else:
                 row["identity"], row["identity_ok"] = None, False
         rows.append(row)
+    # an FM carrier judged ``intermod`` is the sensor's own third-order product of strong
+    # stations, recognised as such (never an alarm): not a false emitter
     false = [{"emitter_id": e.id, "kind": e.kind, "freq_hz": e.freq_hz, "channel": e.channel,
-              "verdict": e.verdict, "n_detections": e.n_detections} for e in emitters if e.id not in matched]
+              "verdict": e.verdict, "n_detections": e.n_detections} for e in emitters
+             if e.id not in matched and e.verdict != "intermod"]
     return rows, false
 
 
@@ -297,6 +301,10 @@ def run_demo(out_dir: str | Path = "demo-out", scenario_path: str | None = None,
         f"{len(alerts)} alert(s)" + "".join(f"\n  alert: emitter {a['emitter_id']} ARFCN {a['arfcn']} {a['identity']} "
                                           f"score {a['score']:.1f} ({', '.join(a['indicators'][:4])}"
                                           f"{', ...' if len(a['indicators']) > 4 else ''})" for a in alerts))
+    products = [e for e in emitters if e.verdict == "intermod"]
+    if products:
+        say(f"{len(products)} receiver intermodulation product(s) recognised, not alarmed: "
+            + ", ".join(f"{e.freq_hz / 1e6:.1f} MHz" for e in products))
     say(f"{len(false)} emitter(s) match nothing in the scenario"
         + "".join(f"\n  emitter {f['emitter_id']}: {f['kind']} {f['freq_hz'] / 1e6:.1f} MHz, "
                   f"{f['n_detections']} detections, {f['verdict']}" for f in false))

@@ -16,14 +16,14 @@ FS = 2.4e6
 FC = 98.0e6
 
 
-def _capture(imbalance_db: float, *, weak_dbfs: float = -55.0, strong_dbfs: float = -8.0, seed: int = 1):
-    n = 48_000
+def _capture(imbalance_db: float, *, weak_dbfs: float = -55.0, strong_dbfs: float = -8.0, seed: int = 1,
+             noise_dbfs: float = -75.0, n: int = 48_000):
     t = np.arange(n) / FS
     rng = np.random.default_rng(seed)
     strong = fm_broadcast_iq(0.0, n, FS, stereo=True, audio_seed=1) * np.exp(2j * np.pi * 0.6e6 * t)
     weak = fm_broadcast_iq(0.0, n, FS, stereo=False, audio_seed=2) * np.exp(-2j * np.pi * 0.3e6 * t)
     x = 10 ** (strong_dbfs / 20) * strong + 10 ** (weak_dbfs / 20) * weak
-    x += 10 ** (-75 / 20) * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)
+    x += 10 ** (noise_dbfs / 20) * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / np.sqrt(2)
     g = 10 ** (imbalance_db / 40)  # the receiver's gain imbalance between I and Q
     x = x.real * g + 1j * x.imag / g
     return IQBlock(x.astype(np.complex64), FC, FS, 20.0, 1.75e9)
@@ -54,6 +54,22 @@ def test_without_the_test_the_image_would_be_reported():
     assert cp.snr_db[k] > 10  # a carrier-like level at the mirror frequency
     assert iq_image(block.samples, FS, cp, np.array([FC - 0.6e6]), np.array([cp.power_dbfs[k]]), FC,
                     fm.bandwidth_hz)[0]
+
+
+@pytest.mark.parametrize("n", [48_000, 1_440_000])  # a 20 ms power sweep, a 0.6 s monitor dwell
+def test_an_image_barely_over_the_noise_is_still_an_image(n):
+    """0.1 dB of imbalance, the image 8 dB over the noise in its channel (as the demo's car
+    saw 101.3 MHz mirrored onto 102.6 MHz)."""
+    block = _capture(0.1, noise_dbfs=-50.0, n=n)
+    fm = band("fm")
+    chans = fm.channel_freqs_hz()
+    chans = chans[np.abs(chans - FC) < FS / 2]
+    cp = channel_powers(block.samples, FS, FC, chans, fm.bandwidth_hz, nfft=256)
+    k = int(np.argmin(np.abs(cp.freq_hz - (FC - 0.6e6))))
+    assert 5 < cp.snr_db[k] < 12
+    assert iq_image(block.samples, FS, cp, np.array([FC - 0.6e6]), np.array([cp.power_dbfs[k]]), FC,
+                    fm.bandwidth_hz)[0]
+    assert round(FC - 0.6e6) not in _found(block)
 
 
 @pytest.mark.parametrize("weak_dbfs", [-28.0, -48.0])
