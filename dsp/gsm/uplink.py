@@ -16,7 +16,9 @@ many such handsets in one box. :func:`detect_uplink_bursts` finds the bursts of 
    (325 us) for an access burst. Runs spanning several timeslots (adjacent timeslots of one
    ARFCN taken by different handsets) are split into slots;
 4. a burst that coincides with a burst at least :data:`LEAK_DB` stronger on the channel next
-   to it is that burst's skirt, and is dropped;
+   to it is that burst's skirt, and is dropped; so are the samples of the envelope where a
+   neighbour's is that much stronger, before the runs are formed (else a skirt running into
+   a burst of the next slot would be cut from it at the wrong place);
 5. per burst: mean power over its middle, SNR, carrier offset (from the spectral lines of
    the squared signal, independent of the data; see :func:`_refine_offset`), and the
    timeslot grid: the slot boundaries are the circular
@@ -245,6 +247,16 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
         noise_ch = np.full(n_ch, 10 ** (noise_dbfs / 10.0))
     noise_ch = np.maximum(noise_ch, 1e-20)
     on = env > noise_ch[:, None] * 10 ** (threshold_db / 10.0)
+    # A neighbour's skirt (a burst >= LEAK_DB stronger 200 kHz away, at the same time) is
+    # not this channel's: left in, it runs into a burst of this channel in the next slot and
+    # the two are cut apart at the wrong place (a spurious link and a short burst).
+    ch_f = chz.channel_freqs_hz
+    adj = np.abs(np.abs(ch_f[:, None] - ch_f[None, :]) - 200e3) < 1e3
+    if adj.any():
+        nb_env = np.zeros_like(env)
+        for i, j in zip(*np.nonzero(adj)):
+            np.maximum(nb_env[i], env[j], out=nb_env[i])
+        on &= ~(env * np.float32(10 ** (LEAK_DB / 10.0)) < nb_env)
     row, s, e = _runs(on, min_gap=4 * _SPS)
     keep = (e - s) >= MIN_SYMBOLS * _SPS
     row, s, e = row[keep], s[keep], e[keep]
@@ -279,11 +291,14 @@ def detect_uplink_bursts(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: 
     q1l = np.minimum(q1, n - 1)
     ph = cl[row, q1l] - cl[row, np.minimum(q0, q1l)]
     offset = np.angle(ph) * fs / (2 * np.pi) - chz.residual_hz[row]  # from the nominal centre
-    # Skirts: a burst overlapping in time a burst >= LEAK_DB stronger on a channel 200 kHz away.
+    # Skirts: a burst overlapping in time (for most of its length) a burst >= LEAK_DB stronger
+    # on a channel 200 kHz away.
     f_row = chz.channel_freqs_hz[row]
     if row.size > 1:
         near = np.abs(np.abs(f_row[:, None] - f_row[None, :]) - 200e3) < 1e3
-        overlap = (s[:, None] < e[None, :]) & (s[None, :] < e[:, None])
+        # a skirt lasts as long as its source: most of the burst overlaps it (a burst of the
+        # neighbour's next or previous slot touches it only at the edges)
+        overlap = (np.minimum(e[:, None], e[None, :]) - np.maximum(s[:, None], s[None, :])) >= 0.5 * (e - s)[:, None]
         stronger = power[None, :] > power[:, None] * 10 ** (LEAK_DB / 10.0)
         leak = np.any(near & overlap & stronger, axis=1)
     else:
