@@ -168,3 +168,79 @@ def test_garbage_features_and_other_kinds_are_ignored():
 def test_enu_helpers_round_trip():  # the crafted geometry relies on them
     e, n = to_enu(*from_enu(100.0, -200.0, LAT0, LON0), LAT0, LON0)
     assert float(e) == pytest.approx(100.0, abs=0.01) and float(n) == pytest.approx(-200.0, abs=0.01)
+
+
+def test_power_control_steps_are_not_steady():
+    """One place, one level, but every link re-stepped by 3 dB at every capture (phones'
+    power control): no ``steady``, not ``goip``; the same box at a fixed level is."""
+    box = Feed(13)
+    box.gateway("x", 100.0, -200.0, 28.0, (10, 11.5), busy=5)
+    stepped = Feed(13)
+    stepped.gateway("x", 100.0, -200.0, 28.0, (10, 11.5), busy=5, step_db=3.0)
+    g = goip_of(cluster_uplinks(box.dets), box.truth, "x")
+    assert g.verdict == "goip" and {"steady", "tight"} <= names(g)
+    assert next(i for i in g.indicators if i["name"] == "steady")["evidence"]["step_db"] < 2.0
+    for c in cluster_uplinks(stepped.dets):
+        assert "steady" not in names(c) and c.verdict != "goip"
+
+
+def test_phones_spread_over_a_place_are_not_tight():
+    """Calls from spots within 80 m, each with its own 4 dB shadowing, at one level: the
+    pattern is loose (no ``tight``), so not ``goip``."""
+    f = Feed(14)
+    f.gateway("spread", 100.0, -200.0, 28.0, (10, 11.5), busy=6, churn=0.5, spot_m=80.0, spot_shadow_db=4.0)
+    clusters = cluster_uplinks(f.dets)
+    assert "tight" not in names(goip_of(clusters, f.truth, "spread"))
+    assert all(c.verdict != "goip" for c in clusters)
+
+
+def test_per_arfcn_fading_does_not_split_a_box():
+    """A 4-channel box on 3 ARFCNs with a static +-2.6 dB offset per (sensor, ARFCN): its
+    links form one place (the per-ARFCN clusters merge), judged ``goip`` with every
+    channel at once."""
+    f = Feed(15)
+    f.gateway("box", -150.0, 250.0, 27.0, (10, 11.5), busy=4, arfcns=(20, 33, 47), churn=0.5, selective_db=2.6)
+    clusters = cluster_uplinks(f.dets)
+    g = goip_of(clusters, f.truth, "box")
+    assert g.verdict == "goip" and g.concurrent_max >= 4
+    mine = sum(f.truth[i] == "box" for i in g.detection_index)
+    assert mine >= 0.95 * f.truth.count("box")
+    assert set(g.arfcns) == {20, 33, 47}
+
+
+def test_a_call_heard_by_two_sensors_continues_its_track():
+    """Every third capture only the two strongest sensors hear the box: those links join
+    the box's cluster as the same calls going on (not with ``track_links`` off)."""
+    f = Feed(16)
+    f.gateway("box", -450.0, -450.0, 27.0, (10, 11.5), busy=4, churn=0.1)
+    strongest = ("s1", "s5")  # nearest the box at (-450, -450)
+    odd = set(sorted({d.t_utc for d in f.dets})[1::3])
+    keep = [k for k, d in enumerate(f.dets) if d.t_utc not in odd or d.sensor_id in strongest]
+    dets = [f.dets[k] for k in keep]
+    truth = [f.truth[k] for k in keep]
+    with_tracks = goip_of(cluster_uplinks(dets), truth, "box")
+    without = goip_of(cluster_uplinks(dets, GoipModel(track_links=False)), truth, "box")
+    assert len(with_tracks.detection_index) >= 0.95 * len(dets)
+    assert len(without.detection_index) <= 0.8 * len(dets)
+    assert with_tracks.verdict == "goip"
+
+
+def test_simulated_district_first_hour():
+    """A simulated district (sensors.sim.uplink_city) judged after its first hour: a
+    4-channel gateway among the crowds is ``goip``; in a crowd-only district of the same
+    kind, where the earlier scoring judged a crowd ``goip`` in its first hour, none is."""
+    from sensors.sim.uplink_city import uplink_city
+    from sensors.sim.uplink_world import UplinkObserver
+
+    def judged(seed: int, channels: tuple[int, ...]):
+        city = uplink_city(seed, channels, duration_s=3600.0)
+        obs = UplinkObserver(city.scenario, seed=seed % 10_000).run(0.0, 3600.0)
+        truth = [o.truth_id or "" for o in obs]
+        return city, truth, cluster_uplinks([o.record for o in obs])
+
+    city, truth, clusters = judged(18, (4,))
+    gid = next(iter(city.goips))
+    assert any(c.verdict == "goip" and majority(c, truth) == gid for c in clusters)
+    assert all(majority(c, truth) == gid for c in clusters if c.verdict == "goip")
+    _, truth, clusters = judged(30_036, ())
+    assert not [c for c in clusters if c.verdict == "goip"]
