@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from collector.evidence import EvidenceModel, EvidenceRow, place_payload
 from collector.store import Base, DetectionModel, Store
 from rfhunt.errors import StoreError
-from rfhunt.records import EVIDENCE_KINDS, KINDS, MAX_EVIDENCE_SECONDS, EvidenceChunk, EvidenceRequest
+from rfhunt.records import EVIDENCE_KINDS, MAX_EVIDENCE_SECONDS, EvidenceChunk, EvidenceRequest
 
 log = logging.getLogger("rfhunt.collector")
 
@@ -48,6 +48,8 @@ PART_TTL_S = 86400.0
 AUTO_VERDICTS = ("unlicensed", "suspicious", "rogue")
 #: ... of emitters of these kinds (the ones sensors record snippets of).
 AUTO_KINDS = ("fm", "gsm_downlink")
+#: Carriers sensors record evidence of: an FM station (monitor scan), a GSM cell (decode scan).
+SERVED_KINDS = AUTO_KINDS
 
 
 class EvidencePartModel(Base):
@@ -162,8 +164,9 @@ def add_request(store: Store, *, kind: str, freq_hz: float, now_utc: float, ttl_
     StoreError
         If a value is out of range or the database refuses the write.
     """
-    if kind not in KINDS:
-        raise StoreError(f"evidence request: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind not in SERVED_KINDS:
+        raise StoreError(f"evidence request: kind {kind!r} is not one sensors record evidence of "
+                         f"({', '.join(SERVED_KINDS)})")
     if not 1.0 <= freq_hz <= 10e9:
         raise StoreError(f"evidence request: freq_hz {freq_hz!r} is not a frequency in Hz")
     if not 0.01 <= seconds <= MAX_EVIDENCE_SECONDS:
@@ -174,6 +177,8 @@ def add_request(store: Store, *, kind: str, freq_hz: float, now_utc: float, ttl_
     bad = [w for w in want if w not in EVIDENCE_KINDS]
     if bad or not want:
         raise StoreError(f"evidence request: want {list(want)!r} must name kinds from {', '.join(EVIDENCE_KINDS)}")
+    if kind != "fm" and "iq" not in want:
+        raise StoreError(f"evidence request: a {kind} carrier has no audio; want must include 'iq'")
     values = dict(created_utc=float(now_utc), expires_utc=float(now_utc + ttl_s), kind=kind, freq_hz=float(freq_hz),
                   seconds=float(seconds), want=",".join(want), emitter_id=emitter_id, sensor_id=sensor_id,
                   reason=reason[:256], served_utc=None, served_by=None)
@@ -353,9 +358,13 @@ def _assemble_one(store: Store, sensor_id: str, det_seq: int, kind: str, digest:
                 "sha512": digest, "path": path, "blob": blob,
             }
             new_id = conn.execute(insert(ev_t).values(**values).returning(ev_t.c.id)).scalar_one()
-            request_id = next((r.request_id for r in rows if r.request_id), None)
-            if request_id is not None and request_id[1:].isdigit():
-                conn.execute(update(req_t).where(req_t.c.id == int(request_id[1:]), req_t.c.served_utc.is_(None))
+            # every request the snippet answers (an operator's and the collector's own may ask
+            # for the same carrier: the sensor sends the snippet once for each)
+            answered = sorted({int(r.request_id[1:]) for r in rows
+                               if r.request_id and r.request_id.startswith("r") and r.request_id[1:].isdigit()})
+            request_id = ",".join(f"r{i}" for i in answered) or None
+            if answered:
+                conn.execute(update(req_t).where(req_t.c.id.in_(answered), req_t.c.served_utc.is_(None))
                              .values(served_utc=float(now_utc), served_by=sensor_id))
     except _Waiting:
         out.waiting += 1

@@ -588,7 +588,9 @@ class Collector:
             verdicts = {}
         try:
             if self.config.auto_verdicts and verdicts:
-                auto_requests(self.store, emitters, verdicts, now, ttl_s=self.config.request_ttl_s,
+                # requests are dated by this clock, which sensors' expiry and the sending follow
+                # (``now`` may be a replay's)
+                auto_requests(self.store, emitters, verdicts, time.time(), ttl_s=self.config.request_ttl_s,
                               seconds=self.config.snippet_s, gsm_seconds=self.config.gsm_snippet_s,
                               verdict_set=self.config.auto_verdicts)
             drop_stale_parts(self.store, time.time())
@@ -738,10 +740,14 @@ class Collector:
         for identity, rec in batch:
             self._peers[rec.sensor_id] = identity
         if any(isinstance(rec, EvidenceChunk) for _, rec in batch):
-            self._store_chunks([(i, r) for i, r in batch if isinstance(r, EvidenceChunk)])
-            batch = [(i, r) for i, r in batch if not isinstance(r, EvidenceChunk)]
-            if not batch:
-                return
+            # the detections first: a snippet's chunks come right after its detection, and
+            # are joined at once only if that is stored already
+            chunks = [(i, r) for i, r in batch if isinstance(r, EvidenceChunk)]
+            rest = [(i, r) for i, r in batch if not isinstance(r, EvidenceChunk)]
+            if rest:
+                self._store_batch(rest)
+            self._store_chunks(chunks)
+            return
         try:
             flags: list[bool | None] = list(self.store.add_batch([rec for _, rec in batch]))
         except Exception as exc:  # noqa: BLE001 - find the record at fault below

@@ -868,10 +868,10 @@ def build_parser() -> argparse.ArgumentParser:
     evr = evs.add_parser("request", help="file a request; the running collector sends it to its sensors")
     fm_db_options(evr)
     evr.add_argument("--freq-mhz", type=float, default=None, help="the carrier, MHz")
-    evr.add_argument("--kind", choices=("fm", "gsm_downlink", "gsm_uplink"), default="fm",
+    evr.add_argument("--kind", choices=("fm", "gsm_downlink"), default="fm",
                      help="detection kind of the carrier (with --freq-mhz; default fm)")
     evr.add_argument("--emitter", type=int, default=None, help="or the emitter's id (its carrier and kind)")
-    evr.add_argument("--seconds", type=float, default=5.0, help="length of each snippet, s (default 5)")
+    evr.add_argument("--seconds", type=float, default=5.0, help="length of each snippet, s (default 5, at most 10)")
     evr.add_argument("--want", default="audio,iq", help="audio, iq or audio,iq (default)")
     evr.add_argument("--sensor", default=None, help="ask only this sensor (default: every one)")
     evr.add_argument("--ttl-min", type=float, default=60.0, help="keep asking this long, minutes (default 60)")

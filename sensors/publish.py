@@ -204,7 +204,7 @@ class Publisher:
     def _take_request(self, msg: dict) -> None:
         try:
             req = decode_request(msg)
-        except WireError as exc:
+        except (WireError, TypeError, ValueError) as exc:  # whatever comes, the sensor goes on
             log.warning("event=bad_request endpoint=%s error=%s", self.endpoint, exc)
             return
         if req.request_id not in self._request_ids:
