@@ -19,16 +19,9 @@ detections (``gsm_uplink`` with the features ``timeslot``, ``n_bursts``, ``n_acc
    :attr:`GoipModel.pattern_tol_db`) provided its level (that mean difference) is within
    :attr:`GoipModel.level_tol_db` of the cluster's current level, which follows slow power
    control, and no sensor that missed it should have heard it well
-   (:attr:`GoipModel.missed_db`); otherwise it starts a cluster. A link joins only
-   clusters of its own ARFCN: a static frequency-selective term (a few dB per sensor and
-   ARFCN) makes one box's pattern differ a little from ARFCN to ARFCN, and clusters of
-   other ARFCNs would take phones of other cells. Clusters idle for
-   :attr:`GoipModel.cluster_gap_s` take no more links. A link heard by fewer sensors joins
-   the cluster of the same link (ARFCN and timeslot) in the capture before or after when
-   its powers fit (:attr:`GoipModel.track_links`: a call going on, faded below a sensor's
-   threshold). At the end clusters whose patterns and levels agree, compared on the
-   sensors that heard a fair share of their links (:attr:`GoipModel.merge_min_share`), are
-   agglomerated across ARFCNs and across silences of up to a day. Access bursts
+   (:attr:`GoipModel.missed_db`); otherwise it starts a cluster. Clusters idle for
+   :attr:`GoipModel.cluster_gap_s` take no more links; at the end clusters whose patterns
+   and levels agree are agglomerated (across silences of up to a day). Access bursts
    (call set-ups) heard at the same instant by several sensors join the cluster whose
    pattern they match.
 3. **Indicators** of each cluster. Only links on its serving cell's ARFCNs count (the few
@@ -37,12 +30,7 @@ detections (``gsm_uplink`` with the features ``timeslot``, ``n_bursts``, ``n_acc
    :attr:`GoipModel.min_concurrent_captures` captures or more (a link heard in the
    captures before and after counts in between); ``one_level``: the levels of the links
    on the air together agree within :attr:`GoipModel.one_level_db` (rms; the
-   handsets of one box share their cell's power control, phones do not); ``steady``
-   (a link's power changes from capture to capture by measurement noise only,
-   :attr:`GoipModel.steady_db`: a fixed transmit level, where phones' power control
-   re-steps theirs); ``tight`` (every link has the place's pattern at each sensor within
-   measurement noise once each ARFCN's own fading is removed, :attr:`GoipModel.tight_db`:
-   one spot, where phones are spread over a place); ``busy`` (mean
+   handsets of one box share their cell's power control, phones do not); ``busy`` (mean
    links at once); ``persistent`` (on the air in most captures for 45 minutes or more;
    ``long`` after four hours); ``setup_rate`` (new links and access bursts per
    channel-hour); ``night`` (as busy at night, 00-05 local solar time, as by day, 09-18,
@@ -51,8 +39,8 @@ detections (``gsm_uplink`` with the features ``timeslot``, ``n_bursts``, ``n_acc
    score. Capture instants are known from the detections: an hour without any uplink
    detection anywhere does not count.
 4. **Verdict.** ``goip`` when ``concurrent`` fired and the score reaches
-   :attr:`GoipModel.goip_score` (concurrent, one level, steady, tight, busy and
-   persistent: an hour of evidence); ``crowd`` when the cluster follows a daily rhythm; ``goip_suspect`` when
+   :attr:`GoipModel.goip_score` (concurrent, one level, busy and persistent: an hour of
+   evidence); ``crowd`` when the cluster follows a daily rhythm; ``goip_suspect`` when
    ``concurrent`` fired but the rest of the evidence is not in yet; otherwise ``uplink``.
    Each ``goip`` and ``goip_suspect`` cluster is located with
    :func:`collector.localize.locate` from its pattern's powers.
@@ -113,16 +101,6 @@ class GoipModel:
     merge_tol_db, merge_gap_s : float
         Clusters at most ``merge_gap_s`` apart in time whose prototypes' patterns differ by at most this
         (RMS) and levels by at most ``level_tol_db`` are one place, dB.
-    merge_min_links : int
-        Clusters of fewer links (passing phones, mostly) are not agglomerated.
-    merge_min_share : float
-        Prototypes are compared on the sensors that heard at least this share of a cluster's
-        links (and two or more): a sensor that heard a few, near its threshold, knows the
-        place's power there poorly.
-    track_links : bool
-        Give a link heard by fewer than ``min_sensors`` sensors the cluster of the same link
-        (ARFCN and timeslot) at the capture before or after when its powers fit (the call goes
-        on, faded below a sensor's threshold for a capture).
     missed_db : float
         A link not heard by a sensor where the cluster would arrive this much above the
         link's weakest heard power does not join it, dB.
@@ -145,16 +123,6 @@ class GoipModel:
         Links at once from one place that make it ``concurrent``.
     min_concurrent_captures : int
         Captures with ``min_links`` at once that ``concurrent`` needs.
-    steady_db, min_steps : float, int
-        ``steady``: the change of a link's power from one capture to the next (mean over the
-        sensors that heard both, times sqrt(n / 2): in units of one sensor's measurement
-        noise) has a robust sigma (median / 0.6745) of at most ``steady_db`` over at least
-        ``min_steps`` such pairs, dB. A box keeps its level; phones' power control re-steps it.
-    tight_db : float
-        ``tight``: the median over the links of the rms (per sensor, n - 1 degrees of freedom)
-        of their powers about their ARFCN's pattern at their level is at most this, dB. One
-        box: measurement noise only (about 1.5 dB); phones spread over a place: also the
-        shadowing between their spots.
     busy_links : float
         Mean links at once over the span for ``busy``.
     persistent_s, long_s, persistent_fraction : float
@@ -181,18 +149,15 @@ class GoipModel:
     level_tol_db: float = 4.0
     missed_db: float = 6.0
     merge_tol_db: float = 2.5
-    merge_min_share: float = 0.2
-    merge_min_links: int = 2
-    track_links: bool = True
     merge_gap_s: float = 86400.0
     level_follow: float = 0.1
     cluster_gap_s: float = 1800.0
     same_level_db: float = 6.0
-    one_level_db: float = 2.0
+    one_level_db: float = 2.1
     serving_arfcns: int = 6
     serving_share: float = 0.6
     min_links: int = 4
-    min_concurrent_captures: int = 1
+    min_concurrent_captures: int = 2
     busy_links: float = 1.5
     persistent_s: float = 2700.0
     long_s: float = 4 * 3600.0
@@ -201,14 +166,11 @@ class GoipModel:
     night_ratio: float = 0.5
     rhythm_ratio: float = 0.25
     min_part_captures: int = 30
-    steady_db: float = 3.0
-    min_steps: int = 5
-    tight_db: float = 1.75
     weights: Mapping[str, float] = field(default_factory=lambda: {
-        "concurrent": 2.0, "one_level": 1.0, "steady": 1.0, "tight": 1.0, "busy": 1.0, "persistent": 1.0,
-        "long": 0.5, "setup_rate": 0.5, "night": 1.5,
+        "concurrent": 2.0, "one_level": 1.0, "busy": 1.0, "persistent": 1.0, "long": 0.5, "setup_rate": 0.5,
+        "night": 1.5,
         "daily_rhythm": -3.0})
-    goip_score: float = 7.0
+    goip_score: float = 5.0
     path_loss_exponent: float = 3.0
     shadowing_db: float = 6.0
 
@@ -271,10 +233,6 @@ class UplinkCluster:
     semi_minor_m: float | None = None
     orientation_deg: float | None = None
     detection_index: tuple[int, ...] = ()
-
-
-#: median |x| / sigma of a normal variable
-_MAD_NORMAL = 0.6745
 
 
 def _feature(det: UplinkDetection, name: str, default: float) -> float:
@@ -359,13 +317,10 @@ class _Clusters:
         self.level = np.zeros(0)
         self.last = np.zeros(0)
         self.active = np.zeros(0, bool)
-        self.arfcn = np.zeros(0, np.int64)
 
-    def _match(self, p: np.ndarray, cand: np.ndarray, use_level: bool, arfcn: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _match(self, p: np.ndarray, cand: np.ndarray, use_level: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best cluster among ``cand`` (-1: none), pattern RMS and level offset of each link of
-        ``p`` ((n, n_sensors), NaN where not heard); with ``arfcn`` (n,), only clusters of the
-        link's ARFCN."""
+        ``p`` ((n, n_sensors), NaN where not heard)."""
         n = p.shape[0]
         if cand.size == 0 or n == 0:
             return np.full(n, -1), np.full(n, np.inf), np.zeros(n)
@@ -382,8 +337,6 @@ class _Clusters:
         ok = (nc >= self.m.min_sensors) & (rms <= self.m.pattern_tol_db)
         if use_level:
             ok &= np.abs(off - self.level[cand][None, :]) <= self.m.level_tol_db
-        if arfcn is not None:
-            ok &= self.arfcn[cand][None, :] == arfcn[:, None]
         # a sensor that did not hear the link, where the cluster would arrive well above the
         # link's weakest heard power, should have heard it: not this place
         weakest = np.where(heard, p, np.inf).min(axis=1)
@@ -396,9 +349,8 @@ class _Clusters:
         found = np.isfinite(cost[rows, k])
         return np.where(found, cand[k], -1), cost[rows, k], np.where(found, off[rows, k], 0.0)
 
-    def _new(self, p: np.ndarray, t: float, arfcn: int) -> int:
+    def _new(self, p: np.ndarray, t: float) -> int:
         heard = np.isfinite(p)
-        self.arfcn = np.append(self.arfcn, arfcn)
         self.sum = np.vstack((self.sum, np.where(heard, p, 0.0)))
         self.cnt = np.vstack((self.cnt, heard.astype(float)))
         self.level = np.append(self.level, 0.0)
@@ -413,25 +365,24 @@ class _Clusters:
         self.level[k] += self.m.level_follow * (off - self.level[k])
         self.last[k] = t
 
-    def add_capture(self, p: np.ndarray, t: float, arfcn: np.ndarray) -> np.ndarray:
-        """Cluster the links of one capture instant (rows of ``p``, on ``arfcn``); their cluster
-        indices."""
+    def add_capture(self, p: np.ndarray, t: float) -> np.ndarray:
+        """Cluster the links of one capture instant (rows of ``p``); their cluster indices."""
         # a cluster of one link stays open for a few captures only (most are passing phones)
         self.active &= (self.last >= t - self.m.cluster_gap_s) & ((self.cnt.max(axis=1, initial=0) >= 2)
                                                                    | (self.last >= t - 180.0))
-        k, _, off = self._match(p, np.flatnonzero(self.active), True, arfcn)
+        k, _, off = self._match(p, np.flatnonzero(self.active), True)
         out = np.empty(p.shape[0], np.int64)
         for j in np.flatnonzero(k >= 0):
             self._join(int(k[j]), p[j], float(off[j]), t)
             out[j] = k[j]
         new: list[int] = []
         for j in np.flatnonzero(k < 0):  # the rest: among the clusters this capture started
-            kk, _, oo = self._match(p[j:j + 1], np.asarray(new, np.int64), True, arfcn[j:j + 1])
+            kk, _, oo = self._match(p[j:j + 1], np.asarray(new, np.int64), True)
             if kk[0] >= 0:
                 self._join(int(kk[0]), p[j], float(oo[0]), t)
                 out[j] = kk[0]
             else:
-                out[j] = self._new(p[j], t, int(arfcn[j]))
+                out[j] = self._new(p[j], t)
                 new.append(int(out[j]))
         return out
 
@@ -447,15 +398,11 @@ def _merge(cl: _Clusters, members: list[list[int]], first: np.ndarray, last: np.
     at most ``merge_gap_s`` apart (one place, silent for a while), closest pair first, the
     merged prototype weighted by the links behind it (so that passing phones do not chain
     places together)."""
-    big = [k for k, m in enumerate(members) if len(m) >= model.merge_min_links]
+    big = [k for k, m in enumerate(members) if len(m) >= 3]
     if len(big) < 2:
         return [sorted(m) for m in members]
     proto = np.vstack([cl.prototype(k) for k in big])
     weight = np.vstack([cl.cnt[k] for k in big])
-    # compare on the sensors that heard a fair share of a cluster's links (a sensor that heard
-    # one or two of them, near its threshold, knows the place's power there poorly)
-    proto[weight < np.maximum(2.0, model.merge_min_share * weight.max(axis=1, keepdims=True))] = np.nan
-    weight = np.where(np.isfinite(proto), weight, 0.0)
     t0 = np.array([first[k] for k in big])
     t1 = np.array([last[k] for k in big])
     groups = {i: list(members[k]) for i, k in enumerate(big)}
@@ -492,50 +439,8 @@ def _merge(cl: _Clusters, members: list[list[int]], first: np.ndarray, last: np.
         dm[i, :] = dist(i)
         dm[:, i] = dm[i, :]
     out = [sorted(g) for g in groups.values()]
-    out.extend(sorted(m) for k, m in enumerate(members) if len(m) < model.merge_min_links)
+    out.extend(sorted(m) for k, m in enumerate(members) if len(m) < 3)
     return out
-
-
-def _continue_tracks(traffic: _Links, label: np.ndarray, cl: _Clusters, model: GoipModel) -> None:
-    """Give a link heard by fewer than ``min_sensors`` sensors (``label`` -1) the cluster of the
-    same link (ARFCN and timeslot) at the capture before or after, when its powers fit that
-    cluster's pattern at that link's level within ``level_tol_db`` at every sensor that heard
-    it and no sensor that missed it should have heard it (``missed_db``): the call goes on,
-    faded below a sensor's threshold in this capture. ``label`` is updated in place."""
-    lid = _link_id(traffic.arfcn, traffic.key)
-    where = {(int(c), int(k)): j for j, (c, k) in enumerate(zip(traffic.cap, lid)) if label[j] >= 0}
-    if not where:
-        return
-    protos = np.vstack([cl.prototype(k) for k in range(cl.level.size)])
-    heard = np.isfinite(traffic.power)
-    todo = np.flatnonzero((label < 0) & heard.any(axis=1))
-    for _ in range(2):  # twice: a run of weak captures continues from its neighbour
-        changed = False
-        for j in todo:
-            if label[j] >= 0:
-                continue
-            c, k = int(traffic.cap[j]), int(lid[j])
-            for nb in (where.get((c - 1, k)), where.get((c + 1, k))):
-                if nb is None:
-                    continue
-                g = int(label[nb])
-                pr = protos[g]
-                level = _nanmedian((traffic.power[nb] - pr)[None, :], axis=1)[0]
-                if not math.isfinite(level):
-                    continue
-                exp = pr + level
-                h = heard[j]
-                if not np.isfinite(exp[h]).all() or np.any(np.abs(traffic.power[j, h] - exp[h]) > model.level_tol_db):
-                    continue
-                weakest = float(traffic.power[j, h].min())
-                if np.any(~h & np.isfinite(exp) & (exp > weakest + model.missed_db)):
-                    continue
-                label[j] = g
-                where[(c, k)] = int(j)
-                changed = True
-                break
-        if not changed:
-            break
 
 
 def cluster_uplinks(detections: Sequence[UplinkDetection], model: GoipModel = DEFAULT_GOIP_MODEL
@@ -582,10 +487,8 @@ def cluster_uplinks(detections: Sequence[UplinkDetection], model: GoipModel = DE
     placed = placed[np.lexsort((traffic.key[placed], traffic.arfcn[placed], traffic.cap[placed]))]
     for rows in np.split(placed, np.flatnonzero(np.diff(traffic.cap[placed])) + 1):
         if rows.size:
-            label[rows] = cl.add_capture(traffic.power[rows], float(cap_t[traffic.cap[rows[0]]]), traffic.arfcn[rows])
+            label[rows] = cl.add_capture(traffic.power[rows], float(cap_t[traffic.cap[rows[0]]]))
     n_cl = cl.level.size
-    if model.track_links:
-        _continue_tracks(traffic, label, cl, model)
     members: list[list[int]] = [[] for _ in range(n_cl)]
     for j in np.flatnonzero(label >= 0):
         members[label[j]].append(int(j))
@@ -681,33 +584,6 @@ def _judge_group(gid: int, m: list[int], acc: list[int], traffic: _Links, access
     else:
         level_sd = math.inf
     c_mean = float(conc.mean())
-    # steady: a link's power from one capture to the next (the mean change over the sensors
-    # that heard both) moves by measurement noise only for a box at its fixed level; a phone's
-    # power control re-steps it. In units of one sensor's noise: |change| * sqrt(n / 2).
-    lid_m = _link_id(traffic.arfcn[m], traffic.key[m])
-    o = np.lexsort((caps, lid_m))
-    pm = traffic.power[np.asarray(m, np.int64)[o]]
-    pair = (lid_m[o][1:] == lid_m[o][:-1]) & (np.diff(caps[o]) == 1)
-    both = np.isfinite(pm[1:]) & np.isfinite(pm[:-1])
-    nb = both.sum(axis=1)
-    pair &= nb >= model.min_sensors
-    dstep = np.where(both, pm[1:] - pm[:-1], 0.0).sum(axis=1) / np.maximum(nb, 1)
-    z = np.abs(dstep[pair]) * np.sqrt(nb[pair] / 2.0)
-    step_db = float(np.median(z) / _MAD_NORMAL) if z.size else math.inf
-    n_steps = int(z.size)
-    # tight: each link's powers about its ARFCN's pattern (so the per-ARFCN fading is removed)
-    # at the link's level, rms over its sensors in units of one sensor's noise; one box: the
-    # measurement noise only; phones of a place: also the shadowing between their spots
-    rel = traffic.power[np.asarray(m, np.int64)] - level[:, None]
-    _, a_ix = np.unique(traffic.arfcn[m], return_inverse=True)
-    proto_a = np.vstack([_nanmedian(rel[a_ix == k], axis=0) for k in range(int(a_ix.max()) + 1)])
-    res = rel - proto_a[a_ix]
-    ok_r = np.isfinite(res)
-    n_r = ok_r.sum(axis=1)
-    res = np.where(ok_r, res - np.where(ok_r, res, 0.0).sum(axis=1, keepdims=True) / np.maximum(n_r, 1)[:, None], 0.0)
-    use_r = n_r >= model.min_sensors
-    zr = np.sqrt((res[use_r] ** 2).sum(axis=1) / (n_r[use_r] - 1))
-    tight_db = float(np.median(zr)) if zr.size else math.inf
     # set-ups: links that were not on the air at the cluster's previous capture, and access bursts
     by_cap: dict[int, set[int]] = {}
     for c, lk in links.T:
@@ -739,13 +615,6 @@ def _judge_group(gid: int, m: list[int], acc: list[int], traffic: _Links, access
     if level_sd <= model.one_level_db:
         fire("one_level", f"links on the air together within {level_sd:.1f} dB of each other (rms): handsets "
              "sharing one cell's power control", level_sd_db=round(level_sd, 2))
-    if n_steps >= model.min_steps and step_db <= model.steady_db:
-        fire("steady", f"links hold their power from capture to capture ({step_db:.1f} dB per sensor over "
-             f"{n_steps} pairs): transmitters at a fixed level, not under phones' power control",
-             step_db=round(step_db, 2), pairs=n_steps)
-    if tight_db <= model.tight_db:
-        fire("tight", f"every link has the place's pattern at each sensor ({tight_db:.2f} dB per sensor, per-ARFCN "
-             "fading removed): one spot, not phones spread over a place", tight_db=round(tight_db, 2))
     if c_mean >= model.busy_links:
         fire("busy", f"{c_mean:.1f} channels on the air on average over {span_s / 3600:.1f} h", mean=round(c_mean, 2))
     if span_s >= model.persistent_s and active_frac >= model.persistent_fraction:

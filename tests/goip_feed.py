@@ -51,47 +51,21 @@ class Feed:
             self.truth.append(who)
 
     def gateway(self, who: str, e: float, n: float, tx_dbm: float, hours: tuple[float, float], busy: int,
-                arfcns=(20, 33), churn: float = 0.3, level_spread_db: float = 0.0, step_db: float = 0.0,
-                selective_db: float = 0.0, spot_m: float = 0.0, spot_shadow_db: float = 0.0,
-                only: tuple[str, ...] | None = None) -> None:
+                arfcns=(20, 33), churn: float = 0.3, level_spread_db: float = 0.0) -> None:
         """``busy`` channels on the air at every capture of ``hours``, each on a link of
         ``arfcns``; a fraction ``churn`` of the links change at every capture (new calls),
-        each call at a level uniform within +-``level_spread_db`` of ``tx_dbm``.
-
-        ``step_db``: every link's level re-stepped by this (sigma, dB) at every capture
-        (phones' power control). ``selective_db``: a static offset per (sensor, ARFCN),
-        uniform within +-``selective_db`` (frequency-selective fading). ``spot_m``,
-        ``spot_shadow_db``: each call from its own spot uniform within ``spot_m`` of (e, n)
-        with its own shadowing (sigma, dB) per sensor (phones spread over a place, not
-        one box). ``only``: the sensors that take part (others hear nothing).
-        """
+        each call at a level uniform within +-``level_spread_db`` of ``tx_dbm``."""
         links = [(a, t) for a in arfcns for t in range(1, 8)]
         cur = list(range(busy))
         lvl = {i: 0.0 for i in cur}
-        sel = {(s, a): float(self.rng.uniform(-selective_db, selective_db)) for s in SENSORS for a in arfcns}
-        spot: dict[int, tuple[float, float, dict[str, float]]] = {}
-
-        def place(i: int) -> tuple[float, float, dict[str, float]]:
-            r, phi = spot_m * math.sqrt(self.rng.random()), self.rng.uniform(0, 2 * math.pi)
-            return e + r * math.cos(phi), n + r * math.sin(phi), {s: float(self.rng.normal(0, spot_shadow_db))
-                                                                  for s in SENSORS}
-
-        for i in cur:
-            spot[i] = place(i)
         for t in np.arange(hours[0] * 3600, hours[1] * 3600, EVERY_S):
             for k in range(busy):
                 if self.rng.random() < churn:
                     free = [i for i in range(len(links)) if i not in cur]
                     cur[k] = int(self.rng.choice(free))
                     lvl[cur[k]] = float(self.rng.uniform(-level_spread_db, level_spread_db))
-                    spot[cur[k]] = place(cur[k])
             for i in cur:
-                a = links[i][0]
-                se, sn, shadow = spot[i]
-                step = float(self.rng.normal(0, step_db)) if step_db > 0 else 0.0
-                pw = rx_dbm(se, sn, tx_dbm + lvl.get(i, 0.0) + step)
-                pw = {s: p + sel[(s, a)] + shadow[s] for s, p in pw.items() if only is None or s in only}
-                self.link(float(t), who, *links[i], pw)
+                self.link(float(t), who, *links[i], rx_dbm(e, n, tx_dbm + lvl.get(i, 0.0)))
 
     def crowd(self, who: str, e: float, n: float, radius_m: float, hours: tuple[float, float], calls: float,
               night_factor: float = 1.0, arfcns=(40, 41, 42)) -> None:
