@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import wave
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +46,7 @@ from dsp.fm.station import (CaptureAnalysis, FmStationFeatures, StationCandidate
 from dsp.plan import Hop
 from rfhunt.errors import RecordingError
 from sensors.config import ScanSpec
-from sensors.scan import (GAIN_STEP_DB, MAX_CLIP_FRACTION, CarrierMeasurement, clip_fraction, hops_for,
-                          measure_block)
+from sensors.scan import CarrierMeasurement, ChannelSnippet, Sweep, capture_hop, hops_for, measure_block
 from sensors.sources.base import IQBlock
 from sensors.sources.recording import write_sigmf
 
@@ -138,18 +137,6 @@ def measure_fm_block(block: IQBlock, channel_freqs_hz: np.ndarray, *, calibratio
                        keep_baseband=keep_baseband)
 
 
-def _capture(source, hop: Hop, n: int, gain_db: float, ppm: float) -> tuple[IQBlock, int]:
-    """One capture at a hop, backing the gain off while the ADC clips (as scan_band does)."""
-    dropped, tries = 0, 0
-    while True:
-        source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, gain_db)
-        block = source.read(n)
-        dropped += block.dropped_samples
-        if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or tries >= 3:
-            return block, dropped
-        gain_db, tries = max(gain_db - GAIN_STEP_DB, 0.0), tries + 1
-
-
 def gain_test(source, spec: ScanSpec, found: list[CarrierMeasurement], *, calibration_db: float,
               hops: list[Hop] | None = None, ppm: float = 0.0) -> tuple[list[CarrierMeasurement], int]:
     """Re-measure, at a lower gain, FM carriers that sit on a third-order product of stronger
@@ -206,31 +193,19 @@ def gain_test(source, spec: ScanSpec, found: list[CarrierMeasurement], *, calibr
 
 
 @dataclass(frozen=True)
-class StationSnippet:
-    """A station's evidence in memory: demodulated audio and channel IQ of one capture.
+class StationSnippet(ChannelSnippet):
+    """A station's evidence in memory: its channel IQ (the :class:`~sensors.scan.ChannelSnippet`
+    fields) and its demodulated audio.
 
     Attributes
     ----------
-    freq_hz : float
-        The station (raster point), Hz.
-    t_utc : float
-        Time of the first sample, Unix s.
     audio : ndarray of float32
         Mono audio (50 µs de-emphasis) at ``audio_rate_hz``; 1.0 is 75 kHz of deviation.
     audio_rate_hz : float
-    iq : ndarray of complex64
-        Channel IQ centred on ``iq_center_hz``.
-    iq_rate_hz, iq_center_hz : float
-        Hz.
     """
 
-    freq_hz: float
-    t_utc: float
     audio: np.ndarray
     audio_rate_hz: float
-    iq: np.ndarray
-    iq_rate_hz: float
-    iq_center_hz: float
 
 
 def station_snippet(analysis: CaptureAnalysis, index: int, *, capture_center_hz: float, t_utc: float,
@@ -250,19 +225,10 @@ def station_snippet(analysis: CaptureAnalysis, index: int, *, capture_center_hz:
     rate = ch.sample_rate_hz
     n = ch.baseband.shape[1] if seconds is None else min(ch.baseband.shape[1], int(seconds * rate))
     audio = mono_audio(analysis.mpx_hz[index, :max(n - 1, 1)], rate).astype(np.float32)
-    return StationSnippet(float(st.freq_hz), float(t_utc), audio, float(AUDIO_RATE_HZ),
-                          np.ascontiguousarray(ch.baseband[index, :n], dtype=np.complex64), float(rate),
-                          capture_center_hz + float(ch.center_offset_hz[index]))
-
-
-@dataclass
-class FmSweep:
-    """What :func:`sweep_fm_band` found: the measurements, the samples the source dropped,
-    and the snippets asked for (by index into ``found``)."""
-
-    found: list[CarrierMeasurement]
-    dropped: int
-    snippets: dict[int, StationSnippet] = field(default_factory=dict)
+    return StationSnippet(float(st.freq_hz), float(t_utc), np.ascontiguousarray(ch.baseband[index, :n],
+                                                                              dtype=np.complex64),
+                          float(rate), capture_center_hz + float(ch.center_offset_hz[index]), audio,
+                          float(AUDIO_RATE_HZ))
 
 
 def decode_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
@@ -295,7 +261,7 @@ def decode_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[
 def sweep_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
                   ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None, evidence_dir: str | Path | None = None,
                   evidence_seconds: float = 10.0, position: tuple[float, float] | None = None,
-                  snippet_freqs_hz: np.ndarray | None = None, snippet_seconds: float = 5.0) -> FmSweep:
+                  snippet_freqs_hz: np.ndarray | None = None, snippet_seconds: float = 5.0) -> Sweep:
     """:func:`decode_fm_band`, and snippets of the stations asked for.
 
     Parameters
@@ -316,7 +282,7 @@ def sweep_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[H
         if near_freqs_hz is not None and not np.isin(np.rint(hop.channel_freqs_hz),
                                                      np.rint(np.asarray(near_freqs_hz, dtype=float))).any():
             continue
-        block, d = _capture(source, hop, n, spec.gain_db, ppm)
+        block, d = capture_hop(source, hop, n, spec.gain_db, ppm)
         dropped += d
         asked = [i for i, f in enumerate(hop.channel_freqs_hz) if np.rint(f / FM_RASTER_HZ) in want]
         ms, an = measure_fm_block(block, hop.channel_freqs_hz, calibration_db=calibration_db, nfft=spec.nfft,
@@ -334,7 +300,7 @@ def sweep_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[H
                     snippets[len(found) + i] = station_snippet(an, i, capture_center_hz=hop.center_freq_hz,
                                                                t_utc=block.t_utc, seconds=snippet_seconds)
             else:
-                long, d = _capture(source, hop, int(round(snippet_seconds * spec.sample_rate_hz)), spec.gain_db, ppm)
+                long, d = capture_hop(source, hop, int(round(snippet_seconds * spec.sample_rate_hz)), spec.gain_db, ppm)
                 dropped += d
                 lan = analyze_block(long, np.array([ms[i].freq_hz for i in hits]), center_freq_hz=hop.center_freq_hz,
                                     decode=False, keep_baseband=True)
@@ -343,7 +309,7 @@ def sweep_fm_band(source, spec: ScanSpec, *, calibration_db: float, hops: list[H
                                                                t_utc=long.t_utc, seconds=snippet_seconds)
         found.extend(ms)
     found, d = gain_test(source, spec, found, calibration_db=calibration_db, hops=hops, ppm=ppm)
-    return FmSweep(found, dropped + d, snippets)
+    return Sweep(found, dropped + d, snippets)
 
 
 def _stamp(t_utc: float) -> str:

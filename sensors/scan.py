@@ -266,6 +266,24 @@ def clip_fraction(block: IQBlock) -> float:
     return over / max(2 * x.size, 1)
 
 
+def capture_hop(source: IQSource, hop: Hop, n: int, gain_db: float, ppm: float) -> tuple[IQBlock, int]:
+    """One capture of ``n`` samples at a hop, tuned ``f / (1 + ppm * 1e-6)`` so the LO lands
+    on ``f``; returns it and the samples the source dropped meanwhile.
+
+    An overloaded 8-bit ADC fills the band with intermodulation that looks like carriers:
+    while more than :data:`MAX_CLIP_FRACTION` of the samples clip, the gain is backed off by
+    :data:`GAIN_STEP_DB` and the capture made again (at most three times), as an operator would.
+    """
+    dropped, tries = 0, 0
+    while True:
+        source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, gain_db)
+        block = source.read(n)
+        dropped += block.dropped_samples
+        if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or tries >= 3:
+            return block, dropped
+        gain_db, tries = max(gain_db - GAIN_STEP_DB, 0.0), tries + 1
+
+
 def hops_for(spec: ScanSpec) -> list[Hop]:
     """The hops that sweep one band as the spec asks."""
     return plan_hops(band_by_name(spec.band), spec.sample_rate_hz)
@@ -289,17 +307,8 @@ def scan_band(source: IQSource, spec: ScanSpec, *, calibration_db: float,
     found: list[CarrierMeasurement] = []
     dropped = 0
     for hop in hops if hops is not None else hops_for(spec):
-        block, gain_tries = None, 0
-        gain_db = spec.gain_db
-        while True:
-            source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, gain_db)
-            block = source.read(n)
-            dropped += block.dropped_samples
-            # An overloaded 8-bit ADC fills the band with intermodulation that looks like
-            # carriers: back the gain off and capture again, as an operator would.
-            if clip_fraction(block) <= MAX_CLIP_FRACTION or gain_db <= 0 or gain_tries >= 3:
-                break
-            gain_db, gain_tries = max(gain_db - GAIN_STEP_DB, 0.0), gain_tries + 1
+        block, d = capture_hop(source, hop, n, spec.gain_db, ppm)
+        dropped += d
         if b.kind == "gsm_uplink" and spec.links:
             found.extend(measure_uplink_links(block, b, hop.channel_freqs_hz, calibration_db=calibration_db,
                                               center_freq_hz=hop.center_freq_hz))
@@ -398,9 +407,10 @@ class ChannelSnippet:
 
 
 @dataclass
-class GsmSweep:
-    """What :func:`sweep_gsm_band` found: the decoded cells, the samples the source dropped,
-    and the snippets asked for (by index into ``found``)."""
+class Sweep:
+    """What a decode sweep (:func:`sweep_gsm_band`, :func:`sensors.fm_scan.sweep_fm_band`)
+    found: the measurements, the samples the source dropped, and the snippets asked for (by
+    index into ``found``)."""
 
     found: list[CarrierMeasurement]
     dropped: int
@@ -422,7 +432,7 @@ def channel_snippet(iq: np.ndarray, sample_rate_hz: float, center_freq_hz: float
 def sweep_gsm_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, hops: list[Hop] | None = None,
                    ppm: float = 0.0, near_freqs_hz: np.ndarray | None = None,
                    on_frame: Callable[[L2Frame], None] | None = None, snippet_freqs_hz: np.ndarray | None = None,
-                   snippet_seconds: float = 2.0) -> GsmSweep:
+                   snippet_seconds: float = 2.0) -> Sweep:
     """:func:`decode_band`, and snippets of the cells asked for.
 
     Parameters
@@ -467,6 +477,7 @@ def sweep_gsm_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, h
         power = {round(f): (p, s, nz) for f, p, s, nz in zip(cp.freq_hz, cp.power_dbfs, cp.snr_db, cp.noise_dbfs)}
         to_dbm = calibration_db - block.gain_db
         t_mid = block.t_utc + block.n_samples / fs / 2
+        asked: list[int] = []
         for c in mine:
             p_dbfs, snr, noise = power.get(round(c.freq_hz), (np.nan, np.nan, np.nan))
             if not np.isfinite(p_dbfs):
@@ -482,13 +493,13 @@ def sweep_gsm_band(source: IQSource, spec: ScanSpec, *, calibration_db: float, h
                                           round(float(signal_dbfs + to_dbm), 2),
                                           round(float(snr), 2) if np.isfinite(snr) else 0.0, feats))
             if want.size and np.rint(c.freq_hz / GSM_CHANNEL_HZ) in want:
-                if block.n_samples >= snippet_seconds * fs:
-                    snippets[len(out) - 1] = channel_snippet(iq, fs, fc, c.freq_hz, t_utc=block.t_utc,
-                                                             seconds=snippet_seconds)
-                else:
-                    source.tune(hop.center_freq_hz / (1 + ppm * 1e-6), hop.sample_rate_hz, spec.gain_db)
-                    more = source.read(int(round(snippet_seconds * fs)))
-                    dropped += more.dropped_samples
-                    snippets[len(out) - 1] = channel_snippet(more.as_complex64(), fs, fc, c.freq_hz,
-                                                             t_utc=more.t_utc)
-    return GsmSweep(out, dropped, snippets)
+                asked.append(len(out) - 1)
+        if asked:  # the requested cells' channel IQ: from this capture, or one more as long as asked
+            src, t0 = iq, block.t_utc
+            if block.n_samples < snippet_seconds * fs:
+                more, d = capture_hop(source, hop, int(round(snippet_seconds * fs)), spec.gain_db, ppm)
+                dropped += d
+                src, t0 = more.as_complex64(), more.t_utc
+            for i in asked:
+                snippets[i] = channel_snippet(src, fs, fc, out[i].freq_hz, t_utc=t0, seconds=snippet_seconds)
+    return Sweep(out, dropped, snippets)
